@@ -1,0 +1,50 @@
+"""Local files and folders (recursively), in sorted path order."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO
+
+from trailguard.errors import SourceError
+from trailguard.sources.base import SourceObject
+
+_SKIP_SUFFIXES = (".meta.json",)
+
+
+def _open(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+class LocalSource:
+    """A file, or every regular file under a folder (hidden files skipped)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def objects(self) -> Iterator[SourceObject]:
+        if not self.path.exists():
+            raise SourceError(f"{self.path}: no such file or directory")
+        if self.path.is_file():
+            yield self._object(self.path)
+            return
+        for root, dirs, files in os.walk(self.path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith(_SKIP_SUFFIXES):
+                    continue
+                p = Path(root) / name
+                if p.is_file():
+                    yield self._object(p)
+
+    @staticmethod
+    def _object(path: Path) -> SourceObject:
+        st = path.stat()
+        return SourceObject(
+            name=str(path.resolve()),
+            version=f"{st.st_mtime_ns}-{st.st_size}",
+            size=st.st_size,
+            opener=partial(_open, path),
+        )
