@@ -110,3 +110,8 @@ class ObjectReading:
     def _fail(self, position: str, reason: str) -> None:
         self.failed = True
         self.ctx.reject(position, reason)
+
+
+def read_object(obj: SourceObject, options: ReadOptions | None = None) -> ObjectReading:
+    """Start reading ``obj``: iterate ``.batches()``, then read ``.rejects``, ``.kind``..."""
+    return ObjectReading(obj, options or ReadOptions())

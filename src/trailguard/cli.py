@@ -1,0 +1,540 @@
+"""The ``trailguard`` command.
+
+Exit codes (documented in the README):
+
+* 0 - clean;
+* 1 - trailguard itself failed (store, config or rule error);
+* 2 - usage error;
+* 3 - findings at or above ``--fail-on`` exist for the scanned objects;
+* 4 - some input could not be read (objects or records rejected, sources unreachable).
+
+3 wins over 4 when both apply.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trailguard import settings
+from trailguard.detect.detection import Detection
+from trailguard.detect.registry import builtin_detections, check_unique, load_rules_dir
+from trailguard.errors import ConfigError, RuleError, TrailguardError
+from trailguard.findings.model import severity_floor, severity_label, to_ms
+from trailguard.findings.store import FindingFilter, Store
+from trailguard.formats.base import ReadOptions
+from trailguard.outputs import export
+from trailguard.scan import Scanner, ScanSummary
+from trailguard.sources.base import open_sources
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_FINDINGS: Final = 3
+EXIT_UNREADABLE: Final = 4
+
+app = typer.Typer(
+    help="Self-hosted threat detection for AWS accounts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+findings_app = typer.Typer(help="List, show, export and archive findings.", no_args_is_help=True)
+rules_app = typer.Typer(help="Check and list detections and rules.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Objects and records that could not be read.")
+app.add_typer(findings_app, name="findings")
+app.add_typer(rules_app, name="rules")
+app.add_typer(quarantine_app, name="quarantine")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DbOpt = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option(
+        "--db", help="Store file or URL (default: TRAILGUARD_DB, config file, user data dir)."
+    ),
+]
+SEVERITY_CHOICES: Final = ("low", "medium", "high", "critical")
+SEVERITY_STYLE: Final = {"Low": "cyan", "Medium": "yellow", "High": "red", "Critical": "bold red"}
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def _open_store(db: str | None) -> Store:
+    try:
+        return Store.open(settings.resolve_db(db))
+    except TrailguardError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _load_detections(rules: list[str], builtin: bool = True) -> list[Detection]:
+    detections: list[Detection] = builtin_detections() if builtin else []
+    problems: list[RuleError] = []
+    for folder in rules:
+        loaded = load_rules_dir(folder)
+        detections.extend(loaded.detections)
+        problems.extend(loaded.errors)
+    problems.extend(check_unique(detections))
+    for p in problems:
+        err.print(f"[yellow]rule skipped:[/yellow] {p}", markup=True, highlight=False)
+    return detections
+
+
+def _check_severity(value: str | None) -> str | None:
+    if value is not None and value.lower() not in SEVERITY_CHOICES:
+        raise typer.BadParameter(f"use one of {', '.join(SEVERITY_CHOICES)}")
+    return value
+
+
+def _parse_time(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return to_ms(dt)
+
+
+# --- scan -----------------------------------------------------------------------------
+
+
+def _progress_reporter(enabled: bool) -> tuple[Any, Progress | None]:
+    if not enabled:
+        return None, None
+    progress = Progress(
+        TextColumn("[bold]scanning[/bold]"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[text]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task("scan", total=None, text="")
+    started = datetime.now(UTC)
+
+    def update(s: ScanSummary) -> None:
+        secs = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+        events = sum(s.events.values())
+        progress.update(
+            task,
+            text=(
+                f"{s.objects + s.skipped} objects  {events:,} events  "
+                f"{s.bytes / 1e6:,.1f} MB  {events / secs:,.0f} events/s"
+            ),
+        )
+
+    return update, progress
+
+
+def print_summary(s: ScanSummary, console: Console) -> None:
+    t = Table(title="Scan summary", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("objects read", f"{s.objects:,}")
+    if s.skipped:
+        t.add_row("objects already scanned (skipped)", f"{s.skipped:,}")
+    for kind in ("digest", "insight"):
+        if s.kinds.get(kind):
+            t.add_row(f"  CloudTrail {kind} files (not logs)", f"{s.kinds[kind]:,}")
+    for log_type in ("cloudtrail", "vpcflow", "dns"):
+        t.add_row(f"events: {log_type}", f"{s.events.get(log_type, 0):,}")
+    t.add_row("bytes read", f"{s.bytes:,}")
+    t.add_row("records rejected", f"{s.rejected:,}")
+    for reason, n in s.reasons.most_common(8):
+        t.add_row(f"  {reason}", f"{n:,}")
+    for label in ("Critical", "High", "Medium", "Low"):
+        n_new = s.by_severity(s.new).get(label, 0)
+        n_upd = s.by_severity(s.updated).get(label, 0)
+        if n_new or n_upd:
+            t.add_row(f"findings {label}", f"{n_new} new, {n_upd} updated")
+    if not s.new and not s.updated:
+        t.add_row("findings", "none new or updated")
+    t.add_row("seconds", f"{s.seconds:.2f}")
+    console.print(t)
+    for r in s.failed_objects[:20]:
+        console.print(f"[red]unreadable[/red] {r.object} at {r.position}: {r.reason}", markup=True)
+    for e in s.source_errors:
+        console.print(f"[red]source error[/red] {e}", markup=True)
+    for det_id, errors in s.detection_errors.items():
+        console.print(f"[red]detection {det_id} failed[/red]: {errors[0]}", markup=True)
+
+
+def _fail_on_hit(store: Store, summary: ScanSummary, fail_on: str | None) -> bool:
+    if not fail_on:
+        return False
+    floor = severity_floor(fail_on)
+    return store.has_active_findings(summary.seen_objects, floor)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or s3://bucket/prefix.")],
+    db: DbOpt = None,
+    rules: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--rules", help="Folder of Sigma (.yml) or Python (.py) rules."),
+    ] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin/--no-builtin", help="Run the built-in catalogue.")
+    ] = True,
+    fail_on: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--fail-on",
+            help="Exit 3 if active findings at or above this severity (low, medium, high, "
+            "critical) exist for the scanned objects.",
+            callback=_check_severity,
+        ),
+    ] = None,
+    endpoint_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--endpoint-url", help="S3 endpoint URL."),
+    ] = None,
+    flow_format: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--flow-format",
+            help="Fields of header-less flow logs, in AWS's ${field} syntax.",
+        ),
+    ] = None,
+    batch_rows: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--batch-rows", min=1, help="Rows per batch."),
+    ] = None,
+    max_decompressed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-decompressed-bytes", min=1, help="Decompression-bomb limit."),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Summary as 'text' or 'json'.")
+    ] = "text",
+) -> None:
+    """Scan logs once (CloudTrail, VPC flow, Route 53 Resolver) and store findings."""
+    from trailguard.formats.vpcflow import parse_flow_format
+
+    try:
+        cfg = settings.load_config()
+        fmt_text = settings.get("flow_format", flow_format, cfg)
+        options = ReadOptions(
+            batch_rows=settings.get("batch_rows", batch_rows, cfg),
+            max_decompressed_bytes=settings.get("max_decompressed_bytes", max_decompressed, cfg),
+            flow_format=parse_flow_format(fmt_text) if fmt_text else None,
+        )
+        detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)
+        store = _open_store(settings.resolve_db(db, cfg))
+        sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))
+        interactive = sys.stderr.isatty() and sys.stdout.isatty() and output_format == "text"
+        update, progress = _progress_reporter(interactive)
+        retention = int(settings.get("window_retention_hours", None, cfg)) * 3600 * 1000
+        scanner = Scanner(store, detections, options, retention_ms=retention, on_progress=update)
+        if progress is not None:
+            with progress:
+                summary = scanner.scan(sources)
+        else:
+            summary = scanner.scan(sources)
+        failing = _fail_on_hit(store, summary, fail_on)
+    except (ConfigError, RuleError) as exc:
+        raise _fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR) from exc
+    except TrailguardError as exc:
+        raise _fail(str(exc)) from exc
+    if output_format == "json":
+        out.print_json(json.dumps(summary.as_dict()))
+    else:
+        print_summary(summary, out)
+    if failing:
+        raise typer.Exit(EXIT_FINDINGS)
+    if summary.unreadable:
+        raise typer.Exit(EXIT_UNREADABLE)
+
+
+# --- demo -----------------------------------------------------------------------------
+
+
+def findings_table(items: list[dict[str, Any]], title: str = "Findings") -> Table:
+    t = Table(title=title, title_justify="left")
+    t.add_column("severity")
+    t.add_column("type")
+    t.add_column("resource")
+    t.add_column("count", justify="right")
+    t.add_column("last seen")
+    t.add_column("id")
+    for f in items:
+        label = severity_label(f["severity"])
+        t.add_row(
+            f"[{SEVERITY_STYLE[label]}]{label}[/]",
+            f["type"],
+            export.resource_id(f),
+            str(f["service"]["count"]),
+            f["service"]["eventLastSeen"],
+            f["id"][:12],
+        )
+    return t
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--out", help="Where to write the sample (default: a temporary folder)."),
+    ] = None,
+    db: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--db", help="Store for the demo's findings (default: a temporary file)."),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=30, help="Days of logs to generate.")] = 3,
+) -> None:
+    """Generate a sample account's logs with embedded attacks, scan them, show the findings."""
+    from trailguard.samplegen import generate_sample
+
+    with tempfile.TemporaryDirectory(prefix="trailguard-demo-") as tmp:
+        target = out_dir or Path(tmp) / "sample"
+        manifest = generate_sample(target, days=days)
+        out.print(
+            f"Generated {len(manifest.files)} log files ({days} days) for a sample account "
+            f"in {target}"
+        )
+        store = Store.open(db or Path(tmp) / "demo.db")
+        try:
+            update, progress = _progress_reporter(sys.stderr.isatty())
+            scanner = Scanner(store, builtin_detections(), on_progress=update)
+            if progress is not None:
+                with progress:
+                    summary = scanner.scan(open_sources([str(target)]))
+            else:
+                summary = scanner.scan(open_sources([str(target)]))
+            print_summary(summary, out)
+            out.print(findings_table(store.list_findings(FindingFilter())))
+        finally:
+            store.close()
+    out.print(
+        "Next: [bold]trailguard scan PATH|s3://bucket/prefix[/bold] on your own logs, then "
+        "[bold]trailguard findings list[/bold].",
+        markup=True,
+    )
+
+
+# --- findings -------------------------------------------------------------------------
+
+
+def _filter(
+    severity: str | None,
+    types: list[str] | None,
+    account: str | None,
+    region: str | None,
+    resource: str | None,
+    since: str | None,
+    archived: str,
+    limit: int | None,
+) -> FindingFilter:
+    arch = {"no": False, "yes": True, "all": None}.get(archived)
+    if archived not in ("no", "yes", "all"):
+        raise typer.BadParameter("--archived takes no, yes or all")
+    return FindingFilter(
+        min_severity=severity,
+        types=types or (),
+        account_id=account,
+        region=region,
+        resource=resource,
+        since_ms=_parse_time(since),
+        archived=arch,
+        limit=limit,
+    )
+
+
+SeverityOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--severity", help="Minimum severity.", callback=_check_severity),
+]
+TypeOpt = Annotated[Optional[list[str]], typer.Option("--type", help="Finding type.")]  # noqa: UP045
+AccountOpt = Annotated[Optional[str], typer.Option("--account", help="Account id.")]  # noqa: UP045
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region.")]  # noqa: UP045
+ResourceOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--resource", help="Part of the resource (principal, instance, ENI)."),
+]
+SinceOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--since", help="Last seen at or after this ISO 8601 time."),
+]
+ArchivedOpt = Annotated[
+    str, typer.Option("--archived", help="Archived findings: no (default), yes or all.")
+]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1)]  # noqa: UP045
+
+
+@findings_app.command("list")
+def findings_list(
+    db: DbOpt = None,
+    severity: SeverityOpt = None,
+    types: TypeOpt = None,
+    account: AccountOpt = None,
+    region: RegionOpt = None,
+    resource: ResourceOpt = None,
+    since: SinceOpt = None,
+    archived: ArchivedOpt = "no",
+    limit: LimitOpt = None,
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """List findings, most severe first."""
+    store = _open_store(db)
+    items = store.list_findings(
+        _filter(severity, types, account, region, resource, since, archived, limit)
+    )
+    if output_format == "json":
+        export.write(items, "json", sys.stdout)
+    else:
+        out.print(findings_table(items, f"Findings ({len(items)})"))
+
+
+@findings_app.command("show")
+def findings_show(
+    finding: Annotated[str, typer.Argument(help="Finding id (or a unique prefix).")],
+    db: DbOpt = None,
+) -> None:
+    """Show one finding as GuardDuty JSON."""
+    store = _open_store(db)
+    ids = store.find_ids(finding)
+    if len(ids) != 1:
+        raise _fail(
+            f"no finding {finding!r}" if not ids else f"{finding!r} is ambiguous",
+            EXIT_USAGE,
+        )
+    doc = store.get_finding(ids[0])
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+@findings_app.command("export")
+def findings_export(
+    output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
+    ] = None,
+    db: DbOpt = None,
+    severity: SeverityOpt = None,
+    types: TypeOpt = None,
+    account: AccountOpt = None,
+    region: RegionOpt = None,
+    resource: ResourceOpt = None,
+    since: SinceOpt = None,
+    archived: ArchivedOpt = "no",
+    limit: LimitOpt = None,
+) -> None:
+    """Export findings (GuardDuty JSON, JSON lines or CSV)."""
+    if output_format not in export.FORMATS:
+        raise typer.BadParameter(f"--format takes one of {', '.join(export.FORMATS)}")
+    store = _open_store(db)
+    items = store.list_findings(
+        _filter(severity, types, account, region, resource, since, archived, limit)
+    )
+    if output is None:
+        export.write(items, output_format, sys.stdout)  # type: ignore[arg-type]
+    else:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            n = export.write(items, output_format, fh)  # type: ignore[arg-type]
+        err.print(f"wrote {n} findings to {output}")
+
+
+def _archive(ids: list[str], db: str | None, archived: bool) -> None:
+    store = _open_store(db)
+    full: list[str] = []
+    for prefix in ids:
+        found = store.find_ids(prefix)
+        if len(found) != 1:
+            raise _fail(f"no unique finding {prefix!r}", EXIT_USAGE)
+        full.extend(found)
+    n = store.set_archived(full, archived, to_ms(datetime.now(UTC)))
+    out.print(f"{'archived' if archived else 'unarchived'} {n} findings")
+
+
+@findings_app.command("archive")
+def findings_archive(ids: list[str], db: DbOpt = None) -> None:
+    """Archive findings (a new occurrence brings a finding back)."""
+    _archive(ids, db, True)
+
+
+@findings_app.command("unarchive")
+def findings_unarchive(ids: list[str], db: DbOpt = None) -> None:
+    """Unarchive findings."""
+    _archive(ids, db, False)
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+@rules_app.command("lint")
+def rules_lint(
+    folders: Annotated[list[str], typer.Argument(help="Rule folders or files.")],
+) -> None:
+    """Check rule folders; every problem is listed with its file. Exit 1 if any."""
+    problems: list[RuleError] = []
+    count = 0
+    for folder in folders:
+        loaded = load_rules_dir(folder)
+        count += len(loaded.detections)
+        problems.extend(loaded.errors)
+        problems.extend(check_unique(loaded.detections))
+    for p in problems:
+        out.print(f"{p.path}: {p.reason}", markup=False)
+    out.print(f"{count} rules compiled, {len(problems)} problems")
+    if problems:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--rules", help="Also list the rules of these folders."),
+    ] = None,
+) -> None:
+    """List the detections that a scan would run."""
+    t = Table(title="Detections", title_justify="left")
+    for col in ("id", "finding type", "severity", "log type", "kind", "source"):
+        t.add_column(col)
+    for d in _load_detections(rules or []):
+        kind = type(d).__name__.replace("Detection", "") or "Event"
+        t.add_row(
+            d.meta.id,
+            d.meta.finding_type,
+            severity_label(d.meta.severity),
+            d.meta.log_type,
+            kind,
+            d.meta.source,
+        )
+    out.print(t)
+
+
+# --- quarantine -----------------------------------------------------------------------
+
+
+@quarantine_app.command("list")
+def quarantine_list(db: DbOpt = None, limit: LimitOpt = None) -> None:
+    """List rejected objects and records with their position and reason."""
+    store = _open_store(db)
+    t = Table(title="Quarantine", title_justify="left")
+    for col in ("object", "position", "reason"):
+        t.add_column(col, overflow="fold")
+    for q in store.quarantined(limit or 1000):
+        t.add_row(q.object, q.position, q.reason)
+    out.print(t)
+
+
+def main() -> None:  # pragma: no cover - the console script calls app directly
+    app()

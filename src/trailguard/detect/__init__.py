@@ -1,0 +1,1 @@
+"""Detect: the engine that runs detections over normalised batches and yields hits."""

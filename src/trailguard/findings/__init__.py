@@ -1,0 +1,1 @@
+"""Findings: the GuardDuty-shaped model, deterministic ids, aggregation and the store."""

@@ -1,0 +1,518 @@
+"""The store: findings, their occurrences, quarantine, checkpoints and detection state.
+
+SQLite in WAL mode by default (one file that ``scan``, ``run``, ``serve`` and
+``findings`` can use from separate processes at once); the same schema through
+SQLAlchemy Core on PostgreSQL later.  The unit of commit is a source object:
+:meth:`Store.commit_object` writes the occurrences it produced, the findings
+they change, the window state it changed, its rejects and its checkpoint in
+one transaction, so a crash between objects loses nothing and double-counts
+nothing.
+
+Aggregation is derived, not accumulated: ``finding_events`` holds one row per
+distinct occurrence (keyed by the event's own id), and a finding's ``count``,
+``eventFirstSeen`` and ``eventLastSeen`` are recomputed from it.  That is what
+makes a scan idempotent: an event delivered twice, or in another order, or in
+another batch, is the same row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from trailguard.detect.hit import Hit
+from trailguard.detect.windows import WindowCell
+from trailguard.errors import StoreError
+from trailguard.findings.model import build_finding, finding_id, severity_floor, to_ms
+from trailguard.formats.base import Reject
+
+metadata = sa.MetaData()
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("type", sa.Text, nullable=False, index=True),
+    sa.Column("detection_id", sa.Text, nullable=False),
+    sa.Column("severity", sa.Float, nullable=False, index=True),
+    sa.Column("account_id", sa.Text, nullable=False, index=True),
+    sa.Column("region", sa.Text, nullable=False),
+    sa.Column("resource_type", sa.Text, nullable=False),
+    sa.Column("resource_key", sa.Text, nullable=False),
+    sa.Column("actor_key", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("doc", sa.Text, nullable=False),
+)
+
+finding_events = sa.Table(
+    "finding_events",
+    metadata,
+    sa.Column("finding_id", sa.String(32), primary_key=True),
+    sa.Column("event_key", sa.Text, primary_key=True),
+    sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.BigInteger, nullable=False),
+    sa.Column("object", sa.Text, nullable=False),
+    sa.Column("position", sa.Text, nullable=False),
+    sa.Column("hit", sa.Text, nullable=False),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("object", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("rejected", sa.BigInteger, nullable=False),
+    sa.Column("failed", sa.Boolean, nullable=False),
+    sa.Column("committed_at", sa.BigInteger, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("object", sa.Text, nullable=False, index=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("position", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+)
+
+window_state = sa.Table(
+    "window_state",
+    metadata,
+    sa.Column("detection_id", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingFilter:
+    """Filters for listing findings; every field is optional."""
+
+    min_severity: str | None = None
+    types: Sequence[str] = ()
+    account_id: str | None = None
+    region: str | None = None
+    resource: str | None = None
+    since_ms: int | None = None
+    archived: bool | None = False
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    new: list[str]
+    updated: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    object: str
+    version: str
+    position: str
+    reason: str
+    recorded_at: int
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _hit_json(hit: Hit) -> str:
+    d = asdict(hit)
+    d.pop("first_seen")
+    d.pop("last_seen")
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+class Store:
+    """Repository over one database.  Open with :meth:`open`; pass a ``clock`` in tests."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url_or_path: str | Path) -> Store:
+        text = str(url_or_path)
+        if "://" not in text:
+            path = Path(text).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = f"sqlite:///{path}"
+        try:
+            engine = sa.create_engine(text)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            metadata.create_all(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot open store {text}: {exc}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- dialect-neutral upsert -------------------------------------------------------
+
+    def _upsert(
+        self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: Sequence[str]
+    ) -> None:
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt: Any = sqlite_insert(table)
+        elif self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
+        else:  # pragma: no cover - other databases are not supported yet
+            raise StoreError(f"unsupported database dialect {self.dialect}")
+        update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
+
+    # --- checkpoints ------------------------------------------------------------------
+
+    def is_committed(self, name: str, version: str) -> bool:
+        with self.engine.connect() as conn:
+            got = conn.execute(
+                sa.select(checkpoints.c.version).where(checkpoints.c.object == name)
+            ).scalar()
+        return got == version
+
+    # --- the unit of commit -----------------------------------------------------------
+
+    def commit_object(
+        self,
+        *,
+        name: str,
+        version: str,
+        kind: str,
+        rows: int,
+        failed: bool,
+        rejected: int,
+        rejects: Iterable[Reject],
+        hits: Iterable[Hit],
+        cells: Iterable[WindowCell],
+        now_ms: int,
+    ) -> CommitResult:
+        """Write one object's results and checkpoint atomically."""
+        try:
+            with self.engine.begin() as conn:
+                result = self._write_hits(conn, list(hits), now_ms)
+                self._upsert(
+                    conn,
+                    window_state,
+                    [
+                        {
+                            "detection_id": c.detection_id,
+                            "key": c.key,
+                            "window_start": c.window_start,
+                            "state": c.dump(),
+                        }
+                        for c in cells
+                    ],
+                    ("detection_id", "key", "window_start"),
+                )
+                conn.execute(quarantine.delete().where(quarantine.c.object == name))
+                q = [
+                    {
+                        "object": r.object,
+                        "version": version,
+                        "position": r.position,
+                        "reason": r.reason,
+                        "recorded_at": now_ms,
+                    }
+                    for r in rejects
+                ]
+                if q:
+                    conn.execute(quarantine.insert(), q)
+                self._upsert(
+                    conn,
+                    checkpoints,
+                    [
+                        {
+                            "object": name,
+                            "version": version,
+                            "kind": kind,
+                            "rows": rows,
+                            "rejected": rejected,
+                            "failed": failed,
+                            "committed_at": now_ms,
+                        }
+                    ],
+                    ("object",),
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot commit {name}: {exc}") from exc
+        return result
+
+    def _write_hits(self, conn: Connection, hits: list[Hit], now_ms: int) -> CommitResult:
+        if not hits:
+            return CommitResult([], [])
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for h in hits:
+            fid = finding_id(h.finding_type, h.account_id, h.region, h.resource_key, h.actor_key)
+            first, last = to_ms(h.first_seen), to_ms(h.last_seen)
+            key = (fid, h.event_key)
+            prev = rows.get(key)
+            if prev is not None:
+                # the same occurrence twice in one object: keep the widest span
+                first, last = min(first, prev["first_seen"]), max(last, prev["last_seen"])
+            rows[key] = {
+                "finding_id": fid,
+                "event_key": h.event_key,
+                "first_seen": first,
+                "last_seen": last,
+                "object": h.object,
+                "position": h.position,
+                "hit": _hit_json(h),
+            }
+        ids = sorted({fid for fid, _ in rows})
+        before = self._counts(conn, ids)
+        existing = {
+            (r.finding_id, r.event_key): (r.first_seen, r.last_seen)
+            for r in conn.execute(
+                sa.select(
+                    finding_events.c.finding_id,
+                    finding_events.c.event_key,
+                    finding_events.c.first_seen,
+                    finding_events.c.last_seen,
+                ).where(
+                    sa.tuple_(finding_events.c.finding_id, finding_events.c.event_key).in_(
+                        list(rows)
+                    )
+                )
+            )
+        }
+        for key, row in rows.items():
+            if key in existing:
+                f, la = existing[key]
+                row["first_seen"] = min(row["first_seen"], f)
+                row["last_seen"] = max(row["last_seen"], la)
+        self._upsert(conn, finding_events, list(rows.values()), ("finding_id", "event_key"))
+        new, updated = [], []
+        for fid in ids:
+            self._refresh(conn, fid, before.get(fid), now_ms)
+            (updated if fid in before else new).append(fid)
+        return CommitResult(new, updated)
+
+    def _counts(self, conn: Connection, ids: list[str]) -> dict[str, tuple[int, int, bool]]:
+        out: dict[str, tuple[int, int, bool]] = {}
+        for r in conn.execute(
+            sa.select(
+                findings.c.id, findings.c.count, findings.c.created_at, findings.c.archived
+            ).where(findings.c.id.in_(ids))
+        ):
+            out[r.id] = (r.count, r.created_at, r.archived)
+        return out
+
+    def _refresh(
+        self, conn: Connection, fid: str, before: tuple[int, int, bool] | None, now_ms: int
+    ) -> None:
+        fe = finding_events.c
+        agg = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(fe.first_seen), sa.func.max(fe.last_seen)).where(
+                fe.finding_id == fid
+            )
+        ).one()
+        count, first_ms, last_ms = int(agg[0]), int(agg[1]), int(agg[2])
+        latest_row = conn.execute(
+            sa.select(fe.hit, fe.object, fe.position)
+            .where(fe.finding_id == fid)
+            .order_by(fe.last_seen.desc(), fe.event_key.desc())
+            .limit(1)
+        ).one()
+        first_row = conn.execute(
+            sa.select(fe.object, fe.position)
+            .where(fe.finding_id == fid)
+            .order_by(fe.first_seen.asc(), fe.event_key.asc())
+            .limit(1)
+        ).one()
+        latest = json.loads(latest_row.hit)
+        created = before[1] if before else now_ms
+        # a new occurrence of an archived finding brings it back (as GuardDuty does)
+        archived = bool(before[2]) and before[0] == count if before else False
+        evidence = {
+            "firstOccurrence": {"object": first_row.object, "position": first_row.position},
+            "latestOccurrence": {"object": latest_row.object, "position": latest_row.position},
+        }
+        doc = build_finding(
+            fid=fid,
+            latest=latest,
+            count=count,
+            first_ms=first_ms,
+            last_ms=last_ms,
+            created_ms=created,
+            updated_ms=now_ms,
+            archived=archived,
+            evidence=evidence,
+        )
+        self._upsert(
+            conn,
+            findings,
+            [
+                {
+                    "id": fid,
+                    "type": latest["finding_type"],
+                    "detection_id": latest["detection_id"],
+                    "severity": latest["severity"],
+                    "account_id": latest["account_id"],
+                    "region": latest["region"],
+                    "resource_type": latest["resource_type"],
+                    "resource_key": latest["resource_key"],
+                    "actor_key": latest["actor_key"],
+                    "title": latest["title"],
+                    "count": count,
+                    "first_seen": first_ms,
+                    "last_seen": last_ms,
+                    "created_at": created,
+                    "updated_at": now_ms,
+                    "archived": archived,
+                    "doc": json.dumps(doc, sort_keys=True),
+                }
+            ],
+            ("id",),
+        )
+
+    # --- window state -----------------------------------------------------------------
+
+    def load_windows(self, detection_ids: Sequence[str]) -> Iterator[WindowCell]:
+        if not detection_ids:
+            return
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                sa.select(window_state).where(window_state.c.detection_id.in_(detection_ids))
+            ):
+                yield WindowCell.load(r.detection_id, r.key, r.window_start, r.state)
+
+    def prune_windows(self, detection_id: str, before_window: int) -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                window_state.delete().where(
+                    (window_state.c.detection_id == detection_id)
+                    & (window_state.c.window_start < before_window)
+                )
+            )
+        return int(res.rowcount or 0)
+
+    # --- reading findings -------------------------------------------------------------
+
+    def _where(self, f: FindingFilter) -> list[Any]:
+        c = findings.c
+        cond: list[Any] = []
+        if f.min_severity:
+            cond.append(c.severity >= severity_floor(f.min_severity))
+        if f.types:
+            cond.append(c.type.in_(list(f.types)))
+        if f.account_id:
+            cond.append(c.account_id == f.account_id)
+        if f.region:
+            cond.append(c.region == f.region)
+        if f.resource:
+            cond.append(c.resource_key.contains(f.resource, autoescape=True))
+        if f.since_ms is not None:
+            cond.append(c.last_seen >= f.since_ms)
+        if f.archived is not None:
+            cond.append(c.archived == f.archived)
+        return cond
+
+    def list_findings(self, f: FindingFilter = FindingFilter()) -> list[dict[str, Any]]:
+        c = findings.c
+        q = (
+            sa.select(c.doc)
+            .where(*self._where(f))
+            .order_by(c.severity.desc(), c.last_seen.desc(), c.id)
+        )
+        if f.limit:
+            q = q.limit(f.limit)
+        with self.engine.connect() as conn:
+            return [json.loads(r.doc) for r in conn.execute(q)]
+
+    def get_finding(self, fid: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            doc = conn.execute(sa.select(findings.c.doc).where(findings.c.id == fid)).scalar()
+        return json.loads(doc) if doc else None
+
+    def find_ids(self, prefix: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [
+                r.id
+                for r in conn.execute(
+                    sa.select(findings.c.id)
+                    .where(findings.c.id.startswith(prefix, autoescape=True))
+                    .limit(10)
+                )
+            ]
+
+    def set_archived(self, ids: Sequence[str], archived: bool, now_ms: int) -> int:
+        n = 0
+        with self.engine.begin() as conn:
+            for fid in ids:
+                doc = conn.execute(sa.select(findings.c.doc).where(findings.c.id == fid)).scalar()
+                if doc is None:
+                    continue
+                d = json.loads(doc)
+                d["service"]["archived"] = archived
+                conn.execute(
+                    findings.update()
+                    .where(findings.c.id == fid)
+                    .values(archived=archived, doc=json.dumps(d, sort_keys=True))
+                )
+                n += 1
+        return n
+
+    def has_active_findings(self, objects: Sequence[str], min_severity: float) -> bool:
+        """True if an active finding at or above ``min_severity`` has an occurrence in
+        one of ``objects``."""
+        fe, f = finding_events.c, findings.c
+        with self.engine.connect() as conn:
+            for chunk in _chunks(objects):
+                q = (
+                    sa.select(f.id)
+                    .join(finding_events, fe.finding_id == f.id)
+                    .where(fe.object.in_(list(chunk)))
+                    .where(f.severity >= min_severity, f.archived.is_(False))
+                    .limit(1)
+                )
+                if conn.execute(q).first() is not None:
+                    return True
+        return False
+
+    def quarantined(self, limit: int = 1000) -> list[QuarantineEntry]:
+        q = quarantine.c
+        with self.engine.connect() as conn:
+            return [
+                QuarantineEntry(r.object, r.version, r.position, r.reason, r.recorded_at)
+                for r in conn.execute(
+                    sa.select(q.object, q.version, q.position, q.reason, q.recorded_at)
+                    .order_by(q.object, q.id)
+                    .limit(limit)
+                )
+            ]
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

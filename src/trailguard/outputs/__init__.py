@@ -1,0 +1,1 @@
+"""Outputs: exports of findings (and, later, notifications, the API and the dashboard)."""

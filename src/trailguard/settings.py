@@ -1,0 +1,135 @@
+"""The one settings table: each setting's name, type, default and help live here only.
+
+Values come, in order of precedence, from command-line options, environment
+variables (``TRAILGUARD_<NAME>`` upper-cased), the config file
+(``trailguard.toml`` in the working directory, else in the user's config
+directory), then these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+
+from trailguard.errors import ConfigError
+
+APP: Final = "trailguard"
+CONFIG_NAME: Final = "trailguard.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting(
+        "db",
+        str,
+        None,
+        "Findings store: a SQLite file path or a SQLAlchemy URL. Default: "
+        "trailguard.db in the user's data directory.",
+    ),
+    Setting("batch_rows", int, 65_536, "Rows per record batch handed to the detections."),
+    Setting(
+        "max_decompressed_bytes",
+        int,
+        4 * 1024**3,
+        "Largest size one object may decompress to; beyond it the object is rejected "
+        "as a decompression bomb.",
+    ),
+    Setting(
+        "window_retention_hours",
+        int,
+        48,
+        "How long (in event time) the state of windowed detections is kept.",
+    ),
+    Setting("rules", list, [], "Folders of extra rules (Sigma .yml or Python .py) to load."),
+    Setting(
+        "flow_format",
+        str,
+        None,
+        "Field list (AWS ${field} syntax) for header-less flow logs not in the default format.",
+    ),
+    Setting("endpoint_url", str, None, "S3 endpoint URL (for S3-compatible stores or testing)."),
+)
+BY_NAME: Final = {s.name: s for s in SETTINGS}
+
+
+def config_paths() -> list[Path]:
+    return [Path.cwd() / CONFIG_NAME, Path(platformdirs.user_config_dir(APP)) / CONFIG_NAME]
+
+
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """Values from the config file (the first that exists), checked against the table."""
+    candidates = [path] if path else config_paths()
+    for p in candidates:
+        if p.is_file():
+            return _parse(p)
+    return {}
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    section = data.get("trailguard", data)
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        s = BY_NAME.get(key)
+        if s is None:
+            if isinstance(value, dict):
+                continue  # other sections (feeds, ...) belong to later features
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        if s.type is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{path}: {key} must be an integer, not {value!r}")
+        if s.type is str and not isinstance(value, str):
+            raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
+        if s.type is list and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise ConfigError(f"{path}: {key} must be a list of strings")
+        out[key] = value
+    return out
+
+
+def get(name: str, cli_value: Any = None, config: dict[str, Any] | None = None) -> Any:
+    """Resolve one setting: command line, then environment, then config file, then default."""
+    s = BY_NAME[name]
+    if cli_value is not None and cli_value != [] and cli_value != ():
+        return cli_value
+    env = os.environ.get(f"TRAILGUARD_{name.upper()}")
+    if env:
+        if s.type is int:
+            try:
+                return int(env)
+            except ValueError:
+                raise ConfigError(f"TRAILGUARD_{name.upper()} must be an integer") from None
+        if s.type is list:
+            return [v for v in env.split(os.pathsep) if v]
+        return env
+    cfg = load_config() if config is None else config
+    if name in cfg:
+        return cfg[name]
+    return s.default
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP)) / "trailguard.db"
+
+
+def resolve_db(cli_value: str | None, config: dict[str, Any] | None = None) -> str:
+    """``--db``, then ``TRAILGUARD_DB``, then the config file, then the user's data dir."""
+    value = get("db", cli_value, config)
+    return str(value) if value else str(default_db_path())
