@@ -444,10 +444,10 @@ def findings_export(
         _filter(severity, types, account, region, resource, since, archived, limit)
     )
     if output is None:
-        export.write(items, output_format, sys.stdout)  # type: ignore[arg-type]
+        export.write(items, output_format, sys.stdout)
     else:
         with output.open("w", encoding="utf-8", newline="") as fh:
-            n = export.write(items, output_format, fh)  # type: ignore[arg-type]
+            n = export.write(items, output_format, fh)
         err.print(f"wrote {n} findings to {output}")
 
 

@@ -85,14 +85,14 @@ class Scanner:
         self,
         store: Store,
         detections: Sequence[Detection],
-        options: ReadOptions = ReadOptions(),
+        options: ReadOptions | None = None,
         *,
         clock: Callable[[], float] = time.time,
         retention_ms: int = 48 * 3600 * 1000,
         on_progress: Progress | None = None,
     ) -> None:
         self.store = store
-        self.options = options
+        self.options = options or ReadOptions()
         self.clock = clock
         self.retention_ms = retention_ms
         self.on_progress = on_progress

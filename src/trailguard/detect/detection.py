@@ -25,9 +25,7 @@ from typing import Any, Final, Literal
 from trailguard.errors import RuleError
 from trailguard.formats.schema import LogType
 
-FINDING_TYPE_RE: Final = re.compile(
-    r"^[A-Za-z]+:[A-Za-z0-9]+/[A-Za-z0-9&.\-]+(![A-Za-z0-9]+)?$"
-)
+FINDING_TYPE_RE: Final = re.compile(r"^[A-Za-z]+:[A-Za-z0-9]+/[A-Za-z0-9&.\-]+(![A-Za-z0-9]+)?$")
 ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 ResourceType = Literal["AccessKey", "Instance", "Account"]
 

@@ -40,7 +40,8 @@ def window_sql(d: WindowDetection) -> str:
     order = f"(epoch_ms({ts}), CAST({dist} AS VARCHAR))"
     carry_cols = tuple(dict.fromkeys((*d.carry, *d.key, POS)))
     carry = ", ".join(f"arg_min({_q(c)}, {order}) AS {_q('c_' + c)}" for c in carry_cols)
-    return (
+    # built from the detection's own metadata (trusted code), never from event text
+    return (  # noqa: S608
         f"SELECT {keys}, (epoch_ms({ts}) // {width_ms}) * {width_ms} AS w, "
         f"list(DISTINCT {dist}) AS vals, min(epoch_ms({ts})) AS first_ms, "
         f"max(epoch_ms({ts})) AS last_ms, min({order}) AS rank, {carry} "
@@ -90,7 +91,8 @@ class Engine:
         return hits
 
     def _event(self, d: EventDetection, obj: str) -> list[Hit]:
-        matched = self.con.sql(f"SELECT * FROM {VIEW} WHERE {d.where}").to_arrow_table()
+        sql = f"SELECT * FROM {VIEW} WHERE {d.where}"  # noqa: S608 - a detection's own condition
+        matched = self.con.sql(sql).to_arrow_table()
         if matched.num_rows == 0:
             return []
         return [

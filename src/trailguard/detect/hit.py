@@ -26,7 +26,9 @@ FEATURE: Final[dict[LogType, str]] = {
     "dns": "DnsLogs",
 }
 PROTOCOLS: Final = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPV6"}
-_REGION_IN_KEY: Final = re.compile(r"/(?:vpcflowlogs|CloudTrail|vpcdnsquerylogs)/([a-z]{2}(?:-[a-z]+)+-\d)/")
+_REGION_IN_KEY: Final = re.compile(
+    r"/(?:vpcflowlogs|CloudTrail|vpcdnsquerylogs)/([a-z]{2}(?:-[a-z]+)+-\d)/"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +311,9 @@ def dns_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) ->
         resource_type="Instance",
         resource_key=instance or row.get("srcaddr") or "unknown",
         actor_key=_actor(meta, row),
-        resource=instance_resource(instance, private_ip=row.get("srcaddr"), vpc_id=row.get("vpc_id")),
+        resource=instance_resource(
+            instance, private_ip=row.get("srcaddr"), vpc_id=row.get("vpc_id")
+        ),
         action={
             "actionType": "DNS_REQUEST",
             "dnsRequestAction": {

@@ -312,7 +312,8 @@ class Store:
                 row["first_seen"] = min(row["first_seen"], f)
                 row["last_seen"] = max(row["last_seen"], la)
         self._upsert(conn, finding_events, list(rows.values()), ("finding_id", "event_key"))
-        new, updated = [], []
+        new: list[str] = []
+        updated: list[str] = []
         for fid in ids:
             self._refresh(conn, fid, before.get(fid), now_ms)
             (updated if fid in before else new).append(fid)
@@ -325,7 +326,7 @@ class Store:
                 findings.c.id, findings.c.count, findings.c.created_at, findings.c.archived
             ).where(findings.c.id.in_(ids))
         ):
-            out[r.id] = (r.count, r.created_at, r.archived)
+            out[r[0]] = (int(r[1]), int(r[2]), bool(r[3]))
         return out
 
     def _refresh(

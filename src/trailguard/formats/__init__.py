@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import pyarrow as pa
 
@@ -62,7 +62,10 @@ class ObjectReading:
 
     @property
     def log_type(self) -> LogType | None:
-        return self.kind if self.kind in ("cloudtrail", "vpcflow", "dns") else None  # type: ignore[return-value]
+        kind = self.kind
+        if kind == "cloudtrail" or kind == "vpcflow" or kind == "dns":
+            return kind
+        return None
 
     @property
     def rejects(self) -> list[Reject]:
@@ -82,8 +85,8 @@ class ObjectReading:
         except OSError as exc:
             self._fail("object", f"read error: {exc}")
 
-    def _read(self, stream: object) -> Iterator[pa.RecordBatch]:
-        chunks = iter_chunks(stream, self.options.max_decompressed_bytes)  # type: ignore[arg-type]
+    def _read(self, stream: BinaryIO) -> Iterator[pa.RecordBatch]:
+        chunks = iter_chunks(stream, self.options.max_decompressed_bytes)
         head = b""
         taken: list[bytes] = []
         for chunk in chunks:
@@ -102,7 +105,9 @@ class ObjectReading:
             for _ in chunks:  # drain, so decompression errors are still noticed
                 pass
             return
-        reader = _reader(self.kind)  # type: ignore[arg-type]
+        log_type = self.log_type
+        assert log_type is not None
+        reader = _reader(log_type)
         for batch in reader.read(chain(taken, chunks), self.ctx):
             self.rows += batch.num_rows
             yield batch

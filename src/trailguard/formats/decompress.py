@@ -19,6 +19,7 @@ from trailguard.errors import DecompressError
 GZIP_MAGIC: Final = b"\x1f\x8b"
 READ_SIZE: Final = 1 << 20
 _GZIP_WBITS: Final = 16 + isal_zlib.MAX_WBITS
+_ZLIB_ERROR: Final[type[Exception]] = isal_zlib.error  # type: ignore[assignment]  # isal stubs say instance
 
 
 def _check(total: int, limit: int) -> None:
@@ -70,8 +71,10 @@ def _gunzip(first: bytes, stream: BinaryIO, limit: int, read_size: int) -> Itera
                 if not d.unconsumed_tail:
                     break
                 out = d.decompress(d.unconsumed_tail, read_size)
-        except isal_zlib.error as exc:
-            raise DecompressError(f"corrupt gzip data: {exc}", f"compressed byte {consumed}") from exc
+        except _ZLIB_ERROR as exc:
+            raise DecompressError(
+                f"corrupt gzip data: {exc}", f"compressed byte {consumed}"
+            ) from exc
         if d.eof:
             rest = d.unused_data
             consumed += len(fed) - len(rest)

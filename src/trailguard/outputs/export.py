@@ -68,8 +68,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write(findings: Iterable[dict[str, Any]], fmt: ExportFormat, out: TextIO) -> int:
+def write(findings: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
     """Write findings to ``out``; returns how many were written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     n = 0
     if fmt == "json":
         items = list(findings)

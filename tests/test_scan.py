@@ -1,0 +1,180 @@
+"""The scan's invariants: same input, same findings - whatever the batch size, file
+order, repeated delivery or interruption."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trailguard.detect.registry import builtin_detections, example_files
+from trailguard.findings.store import FindingFilter, Store
+from trailguard.formats import ReadOptions
+from trailguard.scan import Scanner
+from trailguard.sources.base import SourceObject
+from trailguard.sources.local import LocalSource
+
+DETECTIONS = builtin_detections()
+
+
+def corpus(dest: Path) -> list[Path]:
+    """Every built-in positive and negative example, gzipped, in one folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for d in DETECTIONS:
+        for group in example_files(d.meta.log_type, d.meta.id):
+            for p in group:
+                target = dest / f"{d.meta.id}__{p.name}.gz"
+                target.write_bytes(gzip.compress(p.read_bytes(), mtime=0))
+                out.append(target)
+    return sorted(out)
+
+
+def comparable(store: Store) -> list[dict[str, Any]]:
+    """Findings without the wall-clock fields (createdAt/updatedAt) and object paths."""
+    items = store.list_findings(FindingFilter(archived=None))
+    for f in items:
+        f.pop("createdAt")
+        f.pop("updatedAt")
+        ev = f["service"].pop("evidence")
+        f["service"]["evidence_positions"] = (
+            ev["firstOccurrence"]["position"],
+            ev["latestOccurrence"]["position"],
+        )
+    return sorted(items, key=lambda f: f["id"])
+
+
+class ListSource:
+    def __init__(self, objects: list[SourceObject]) -> None:
+        self._objects = objects
+
+    def objects(self) -> Iterator[SourceObject]:
+        yield from self._objects
+
+
+def scan(db: Path, sources: list[Any], batch_rows: int = 65_536) -> Store:
+    store = Store.open(db)
+    Scanner(store, DETECTIONS, ReadOptions(batch_rows=batch_rows)).scan(sources)
+    return store
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    corpus(tmp_path / "logs")
+    return tmp_path / "logs"
+
+
+def test_findings_of_every_log_type(data: Path, tmp_path: Path) -> None:
+    store = scan(tmp_path / "a.db", [LocalSource(data)])
+    types = {f["type"] for f in store.list_findings()}
+    assert {
+        "Policy:IAMUser/RootCredentialUsage",
+        "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        "Recon:EC2/Portscan",
+        "UnauthorizedAccess:EC2/MetadataDNSRebind",
+    } <= types
+
+
+def test_scanning_twice_changes_nothing(data: Path, tmp_path: Path) -> None:
+    store = scan(tmp_path / "a.db", [LocalSource(data)])
+    first = comparable(store)
+    summary = Scanner(store, DETECTIONS).scan([LocalSource(data)])
+    assert summary.objects == 0 and summary.skipped == len(list(data.iterdir()))
+    assert comparable(store) == first
+    assert first and all(f["service"]["count"] >= 1 for f in first)
+
+
+def test_batch_size_does_not_matter(data: Path, tmp_path: Path) -> None:
+    big = comparable(scan(tmp_path / "a.db", [LocalSource(data)]))
+    small = comparable(scan(tmp_path / "b.db", [LocalSource(data)], batch_rows=2))
+    assert big == small
+
+
+def test_file_order_does_not_matter(data: Path, tmp_path: Path) -> None:
+    objs = list(LocalSource(data).objects())
+    forward = comparable(scan(tmp_path / "a.db", [ListSource(objs)]))
+    backward = comparable(scan(tmp_path / "b.db", [ListSource(objs[::-1])]))
+    assert forward == backward
+
+
+def test_repeated_delivery_is_not_double_counted(data: Path, tmp_path: Path) -> None:
+    once = comparable(scan(tmp_path / "a.db", [LocalSource(data)]))
+    twice_dir = tmp_path / "twice"
+    shutil.copytree(data, twice_dir / "copy1")
+    shutil.copytree(data, twice_dir / "copy2")
+    twice = comparable(scan(tmp_path / "b.db", [LocalSource(twice_dir)]))
+    assert [f["service"]["count"] for f in once] == [f["service"]["count"] for f in twice]
+    assert [f["id"] for f in once] == [f["id"] for f in twice]
+
+
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_scan_resumes_to_the_same_findings(data: Path, tmp_path: Path) -> None:
+    expected = comparable(scan(tmp_path / "a.db", [LocalSource(data)]))
+    objs = list(LocalSource(data).objects())
+    crash_at = len(objs) // 2
+
+    def boom() -> Any:
+        raise Crash("power cut")
+
+    crashing = [*objs[:crash_at], SourceObject(objs[crash_at].name, "x", 1, boom)]
+    store = Store.open(tmp_path / "b.db")
+    with pytest.raises(Crash):
+        # the opener raising something that is not an OSError stands in for a crash
+        Scanner(store, DETECTIONS).scan([ListSource(crashing)])
+    Scanner(store, DETECTIONS).scan([LocalSource(data)])
+    assert comparable(store) == expected
+
+
+def test_bad_objects_are_reported_and_the_rest_is_read(data: Path, tmp_path: Path) -> None:
+    good = comparable(scan(tmp_path / "a.db", [LocalSource(data)]))
+    whole = gzip.compress(b'{"Records": []}' * 1000)
+    (data / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
+    (data / "empty.json").write_bytes(b"")
+    (data / "garbage.bin").write_bytes(b"\x00\x01\x02 not a log")
+    store = Store.open(tmp_path / "b.db")
+    summary = Scanner(store, DETECTIONS).scan([LocalSource(data)])
+    assert summary.unreadable
+    failed = {Path(r.object).name: r for r in summary.failed_objects}
+    assert set(failed) == {"truncated.json.gz", "empty.json", "garbage.bin"}
+    assert "truncated" in failed["truncated.json.gz"].reason
+    assert failed["truncated.json.gz"].position.startswith("compressed byte")
+    assert comparable(store) == good
+    quarantined = {Path(q.object).name for q in store.quarantined()}
+    assert quarantined == set(failed)
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.log.gz"
+    bomb.write_bytes(gzip.compress(b"2 " * 5_000_000))
+    store = Store.open(tmp_path / "a.db")
+    summary = Scanner(store, DETECTIONS, ReadOptions(max_decompressed_bytes=1_000_000)).scan(
+        [LocalSource(bomb)]
+    )
+    assert len(summary.failed_objects) == 1
+    assert "decompression bomb" in summary.failed_objects[0].reason
+
+
+def test_window_state_survives_across_runs(tmp_path: Path) -> None:
+    """A port scan split over two objects, scanned in two separate runs, is still found."""
+    src = example_files("vpcflow", "portscan")[0][0]
+    header, *lines = src.read_text().splitlines()
+    half = len(lines) // 2
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("\n".join([header, *lines[:half]]) + "\n")
+    b.write_text("\n".join([header, *lines[half:]]) + "\n")
+    store = Store.open(tmp_path / "s.db")
+    Scanner(store, DETECTIONS).scan([LocalSource(a)])
+    assert not [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
+    store.close()
+    store = Store.open(tmp_path / "s.db")
+    Scanner(store, DETECTIONS).scan([LocalSource(b)])
+    scans = [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
+    assert len(scans) == 1
+    assert scans[0]["service"]["additionalInfo"]["value"]["distinctCount"] == len(lines)
