@@ -41,8 +41,8 @@ def window_sql(d: WindowDetection) -> str:
     carry_cols = tuple(dict.fromkeys((*d.carry, *d.key, POS)))
     carry = ", ".join(f"arg_min({_q(c)}, {order}) AS {_q('c_' + c)}" for c in carry_cols)
     # built from the detection's own metadata (trusted code), never from event text
-    return (  # noqa: S608
-        f"SELECT {keys}, (epoch_ms({ts}) // {width_ms}) * {width_ms} AS w, "
+    return (
+        f"SELECT {keys}, (epoch_ms({ts}) // {width_ms}) * {width_ms} AS w, "  # noqa: S608
         f"list(DISTINCT {dist}) AS vals, min(epoch_ms({ts})) AS first_ms, "
         f"max(epoch_ms({ts})) AS last_ms, min({order}) AS rank, {carry} "
         f"FROM {VIEW} WHERE ({d.where}) AND {ts} IS NOT NULL AND {dist} IS NOT NULL "

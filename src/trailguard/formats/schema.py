@@ -196,9 +196,7 @@ FLOW_DEFAULT_FORMAT: Final = (
     "log-status",
 )
 
-VPCFLOW: Final = pa.schema(
-    [(col, typ) for col, typ in FLOW_FIELDS.values()] + [(POS, pa.int64())]
-)
+VPCFLOW: Final = pa.schema([(col, typ) for col, typ in FLOW_FIELDS.values()] + [(POS, pa.int64())])
 
 DNS_ANSWER = pa.struct([("Rdata", _S), ("Type", _S), ("Class", _S)])
 DNS_SRCIDS = pa.struct(

@@ -25,7 +25,6 @@ class CloudTrailLoggingDisabledDetection(EventDetection):
             return True
         return any(k in params for k in _REDIRECTING)
 
-
     def values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         params = _params(row) or {}
         return {"trail": params.get("name") or "?"}
@@ -60,6 +59,6 @@ DETECTION = CloudTrailLoggingDisabledDetection(
     where=(
         "\"eventSource\" = 'cloudtrail.amazonaws.com' "
         "AND \"eventName\" IN ('StopLogging', 'DeleteTrail', 'UpdateTrail') "
-        "AND \"errorCode\" IS NULL"
+        'AND "errorCode" IS NULL'
     ),
 )

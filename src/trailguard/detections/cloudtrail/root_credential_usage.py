@@ -26,7 +26,7 @@ DETECTION = EventDetection(
     ),
     # calls AWS services make on the root user's behalf carry invokedBy
     where=(
-        "\"userIdentity\".\"type\" = 'Root' AND \"userIdentity\".\"invokedBy\" IS NULL "
+        '"userIdentity"."type" = \'Root\' AND "userIdentity"."invokedBy" IS NULL '
         "AND coalesce(\"eventType\", '') <> 'AwsServiceEvent'"
     ),
 )

@@ -25,7 +25,7 @@ DETECTION = EventDetection(
         false_positives=("Domains intentionally mapped to 169.254.169.254.",),
     ),
     where=(
-        "list_has_any([a.\"Rdata\" FOR a IN \"answers\"], "
+        'list_has_any([a."Rdata" FOR a IN "answers"], '
         "['169.254.169.254', 'fd00:ec2::254']) "
         "AND lower(rtrim(\"query_name\", '.')) <> '169.254.169.254'"
     ),

@@ -34,8 +34,8 @@ DETECTION = WindowDetection(
     where=(
         "\"protocol\" IN (6, 17) AND coalesce(\"flow_direction\", 'egress') = 'egress' "
         f"AND {_PRIVATE_SRC} "
-        "AND \"srcport\" >= 1024 AND \"dstport\" < 32768 "
-        "AND (\"action\" = 'REJECT' OR \"packets\" <= 3)"
+        'AND "srcport" >= 1024 AND "dstport" < 32768 '
+        'AND ("action" = \'REJECT\' OR "packets" <= 3)'
     ),
     key=("interface_id", "srcaddr", "dstaddr"),
     distinct="dstport",
