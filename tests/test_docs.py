@@ -1,0 +1,50 @@
+"""The README names every setting, command and built-in detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import typer.main
+
+from trailguard.cli import app
+from trailguard.detect.registry import builtin_detections
+from trailguard.settings import SETTINGS
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def commands(group: click.Group, prefix: str = "trailguard") -> list[str]:
+    out = []
+    for name, cmd in group.commands.items():
+        full = f"{prefix} {name}"
+        if isinstance(cmd, click.Group):
+            out.extend(commands(cmd, full))
+        else:
+            out.append(full)
+    return out
+
+
+def test_every_command_is_documented() -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    names = commands(group)
+    assert len(names) >= 8
+    missing = [n for n in names if f"`{n}" not in README]
+    assert not missing, missing
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in README]
+    assert not missing, missing
+
+
+def test_every_detection_is_documented() -> None:
+    for d in builtin_detections():
+        assert f"`{d.meta.id}`" in README, d.meta.id
+        assert f"`{d.meta.finding_type}`" in README, d.meta.finding_type
+
+
+def test_demo_is_the_first_command() -> None:
+    first_block = README.split("```sh", 1)[1].split("```", 1)[0]
+    assert "trailguard demo" in first_block
