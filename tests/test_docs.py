@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+from typing import Any
+
 import typer.main
 
 from trailguard.cli import app
@@ -14,11 +15,11 @@ from trailguard.settings import SETTINGS
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def commands(group: click.Group, prefix: str = "trailguard") -> list[str]:
+def commands(group: Any, prefix: str = "trailguard") -> list[str]:
     out = []
     for name, cmd in group.commands.items():
         full = f"{prefix} {name}"
-        if isinstance(cmd, click.Group):
+        if hasattr(cmd, "commands"):
             out.extend(commands(cmd, full))
         else:
             out.append(full)
@@ -27,7 +28,6 @@ def commands(group: click.Group, prefix: str = "trailguard") -> list[str]:
 
 def test_every_command_is_documented() -> None:
     group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
     names = commands(group)
     assert len(names) >= 8
     missing = [n for n in names if f"`{n}" not in README]
