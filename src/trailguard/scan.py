@@ -98,6 +98,7 @@ class Scanner:
         self.on_progress = on_progress
         self.window_ids = [d.meta.id for d in detections if isinstance(d, WindowDetection)]
         self.engine = Engine(detections, store.load_windows(self.window_ids))
+        self.committed = store.checkpoint_versions()
 
     def scan(self, sources: Iterable[Source]) -> ScanSummary:
         summary = ScanSummary()
@@ -120,7 +121,7 @@ class Scanner:
 
     def _object(self, obj: SourceObject, summary: ScanSummary) -> None:
         summary.seen_objects.append(obj.name)
-        if self.store.is_committed(obj.name, obj.version):
+        if self.committed.get(obj.name) == obj.version:
             summary.skipped += 1
             return
         reading = read_object(obj, self.options)
@@ -146,7 +147,9 @@ class Scanner:
             hits=hits,
             cells=cells,
             now_ms=int(self.clock() * 1000),
+            seen_before=obj.name in self.committed,
         )
+        self.committed[obj.name] = obj.version
         summary.objects += 1
         summary.bytes += obj.size
         summary.kinds[reading.kind] += 1

@@ -201,6 +201,14 @@ class Store:
             ).scalar()
         return got == version
 
+    def checkpoint_versions(self) -> dict[str, str]:
+        """Every committed object and its version (read once per scan)."""
+        with self.engine.connect() as conn:
+            return {
+                r[0]: r[1]
+                for r in conn.execute(sa.select(checkpoints.c.object, checkpoints.c.version))
+            }
+
     # --- the unit of commit -----------------------------------------------------------
 
     def commit_object(
@@ -216,8 +224,13 @@ class Store:
         hits: Iterable[Hit],
         cells: Iterable[WindowCell],
         now_ms: int,
+        seen_before: bool = True,
     ) -> CommitResult:
-        """Write one object's results and checkpoint atomically."""
+        """Write one object's results and checkpoint atomically.
+
+        ``seen_before=False`` (the object has no checkpoint) skips clearing its old
+        quarantine rows.
+        """
         try:
             with self.engine.begin() as conn:
                 result = self._write_hits(conn, list(hits), now_ms)
@@ -235,7 +248,8 @@ class Store:
                     ],
                     ("detection_id", "key", "window_start"),
                 )
-                conn.execute(quarantine.delete().where(quarantine.c.object == name))
+                if seen_before:
+                    conn.execute(quarantine.delete().where(quarantine.c.object == name))
                 q = [
                     {
                         "object": r.object,
