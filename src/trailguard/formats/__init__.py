@@ -82,7 +82,7 @@ class ObjectReading:
                 yield from self._read(stream)
         except FormatError as exc:
             self._fail(exc.position or "object", exc.reason)
-        except OSError as exc:
+        except (OSError, SourceError) as exc:
             self._fail("object", f"read error: {exc}")
 
     def _read(self, stream: BinaryIO) -> Iterator[pa.RecordBatch]:

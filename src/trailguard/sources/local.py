@@ -30,14 +30,18 @@ class LocalSource:
         if self.path.is_file():
             yield self._object(self.path)
             return
+        # sorted by the whole relative path, as S3 lists keys
+        found: list[tuple[str, Path]] = []
         for root, dirs, files in os.walk(self.path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
                 if name.startswith(".") or name.endswith(_SKIP_SUFFIXES):
                     continue
                 p = Path(root) / name
                 if p.is_file():
-                    yield self._object(p)
+                    found.append((p.relative_to(self.path).as_posix(), p))
+        for _, p in sorted(found):
+            yield self._object(p)
 
     @staticmethod
     def _object(path: Path) -> SourceObject:
