@@ -14,7 +14,7 @@ import importlib.util
 import pkgutil
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -125,7 +125,10 @@ def _load_python_rule(path: Path) -> list[Detection]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return _detections_of(module, str(path))
+    return [
+        d if d.meta.source != "builtin" else replace(d, meta=replace(d.meta, source=str(path)))
+        for d in _detections_of(module, str(path))
+    ]
 
 
 def check_unique(detections: Iterable[Detection]) -> list[RuleError]:
