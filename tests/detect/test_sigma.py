@@ -698,16 +698,13 @@ def test_field_mapping_is_declared_from_the_schema() -> None:
 def test_examples_load_and_match() -> None:
     loaded = load_rules_dir(EXAMPLES)
     assert loaded.errors == []
-    ids = {
-        d.meta.id: Path(d.meta.source).name if d.meta.source != "builtin" else "python"
-        for d in loaded.detections
-    }
+    ids = {d.meta.id: Path(d.meta.source).name for d in loaded.detections}
     login = "sigma-0b6a7e0e-2f4c-4d7a-9a54-6f1c3e8d2b11"
     saml_sigma = "sigma-6e7c4a3b-5d1f-4b8e-a2c9-3f0d9e8b7a64"
     assert ids == {
         login: "console_login_outside_office.yml",
         saml_sigma: "update_saml_provider.yml",
-        "saml_provider_changed": "python",
+        "saml_provider_changed": "saml_provider_changed.py",
     }
     saml = event(
         eventSource="iam.amazonaws.com",
