@@ -3,8 +3,8 @@
 Exit codes (documented in the README):
 
 * 0 - clean;
-* 1 - trailguard itself failed (store, config or rule error);
-* 2 - usage error;
+* 1 - trailguard itself failed (store or rule error);
+* 2 - usage or configuration error;
 * 3 - findings at or above ``--fail-on`` exist for the scanned objects;
 * 4 - some input could not be read (objects or records rejected, sources unreachable).
 
@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from trailguard import settings
-from trailguard.detect.detection import Detection
+from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.registry import builtin_detections, check_unique, load_rules_dir
 from trailguard.errors import ConfigError, RuleError, TrailguardError
 from trailguard.findings.model import severity_floor, severity_label, to_ms
@@ -76,6 +76,8 @@ def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 def _open_store(db: str | None) -> Store:
     try:
         return Store.open(settings.resolve_db(db))
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_USAGE) from exc
     except TrailguardError as exc:
         raise _fail(str(exc)) from exc
 
@@ -97,6 +99,15 @@ def _check_severity(value: str | None) -> str | None:
     if value is not None and value.lower() not in SEVERITY_CHOICES:
         raise typer.BadParameter(f"use one of {', '.join(SEVERITY_CHOICES)}")
     return value
+
+
+def _choice(*allowed: str) -> Any:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise typer.BadParameter(f"use one of {', '.join(allowed)}")
+        return value
+
+    return check
 
 
 def _parse_time(value: str | None) -> int | None:
@@ -156,6 +167,8 @@ def print_summary(s: ScanSummary, console: Console) -> None:
         t.add_row(f"events: {log_type}", f"{s.events.get(log_type, 0):,}")
     t.add_row("bytes read", f"{s.bytes:,}")
     t.add_row("records rejected", f"{s.rejected:,}")
+    if s.previously_rejected:
+        t.add_row("  in objects skipped (see quarantine list)", f"{s.previously_rejected:,}")
     for reason, n in s.reasons.most_common(8):
         t.add_row(f"  {reason}", f"{n:,}")
     for label in ("Critical", "High", "Medium", "Low"):
@@ -222,7 +235,10 @@ def scan(
         typer.Option("--max-decompressed-bytes", min=1, help="Decompression-bomb limit."),
     ] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="Summary as 'text' or 'json'.")
+        str,
+        typer.Option(
+            "--format", help="Summary as 'text' or 'json'.", callback=_choice("text", "json")
+        ),
     ] = "text",
 ) -> None:
     """Scan logs once (CloudTrail, VPC flow, Route 53 Resolver) and store findings."""
@@ -389,7 +405,9 @@ def findings_list(
     since: SinceOpt = None,
     archived: ArchivedOpt = "no",
     limit: LimitOpt = None,
-    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    output_format: Annotated[
+        str, typer.Option("--format", help="table or json.", callback=_choice("table", "json"))
+    ] = "table",
 ) -> None:
     """List findings, most severe first."""
     store = _open_store(db)
@@ -421,7 +439,10 @@ def findings_show(
 
 @findings_app.command("export")
 def findings_export(
-    output_format: Annotated[str, typer.Option("--format", help="json, jsonl or csv.")] = "json",
+    output_format: Annotated[
+        str,
+        typer.Option("--format", help="json, jsonl or csv.", callback=_choice(*export.FORMATS)),
+    ] = "json",
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("--output", "-o", help="File to write (default: standard output)."),
@@ -437,8 +458,6 @@ def findings_export(
     limit: LimitOpt = None,
 ) -> None:
     """Export findings (GuardDuty JSON, JSON lines or CSV)."""
-    if output_format not in export.FORMATS:
-        raise typer.BadParameter(f"--format takes one of {', '.join(export.FORMATS)}")
     store = _open_store(db)
     items = store.list_findings(
         _filter(severity, types, account, region, resource, since, archived, limit)
@@ -509,7 +528,7 @@ def rules_list(
     for col in ("id", "finding type", "severity", "log type", "kind", "source"):
         t.add_column(col)
     for d in _load_detections(rules or []):
-        kind = type(d).__name__.replace("Detection", "") or "Event"
+        kind = "Window" if isinstance(d, WindowDetection) else "Event"
         t.add_row(
             d.meta.id,
             d.meta.finding_type,

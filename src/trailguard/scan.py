@@ -32,6 +32,8 @@ class ScanSummary:
     kinds: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
+    #: records rejected in objects skipped as already scanned (their quarantine still holds them)
+    previously_rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     failed_objects: list[Reject] = field(default_factory=list)
     source_errors: list[str] = field(default_factory=list)
@@ -43,7 +45,9 @@ class ScanSummary:
 
     @property
     def unreadable(self) -> bool:
-        return bool(self.failed_objects or self.source_errors or self.rejected)
+        return bool(
+            self.failed_objects or self.source_errors or self.rejected or self.previously_rejected
+        )
 
     def by_severity(self, which: dict[str, float]) -> Counter[str]:
         return Counter(severity_label(s) for s in which.values())
@@ -56,6 +60,7 @@ class ScanSummary:
             "kinds": dict(self.kinds),
             "events": dict(self.events),
             "rejected": self.rejected,
+            "previouslyRejected": self.previously_rejected,
             "rejectReasons": dict(self.reasons),
             "failedObjects": [
                 {"object": r.object, "position": r.position, "reason": r.reason}
@@ -121,8 +126,10 @@ class Scanner:
 
     def _object(self, obj: SourceObject, summary: ScanSummary) -> None:
         summary.seen_objects.append(obj.name)
-        if self.committed.get(obj.name) == obj.version:
+        done = self.committed.get(obj.name)
+        if done is not None and done[0] == obj.version:
             summary.skipped += 1
+            summary.previously_rejected += done[1]
             return
         reading = read_object(obj, self.options)
         hits: list[Hit] = []
@@ -147,9 +154,8 @@ class Scanner:
             hits=hits,
             cells=cells,
             now_ms=int(self.clock() * 1000),
-            seen_before=obj.name in self.committed,
         )
-        self.committed[obj.name] = obj.version
+        self.committed[obj.name] = (obj.version, ctx.rejected_count)
         summary.objects += 1
         summary.bytes += obj.size
         summary.kinds[reading.kind] += 1

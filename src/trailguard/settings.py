@@ -85,6 +85,8 @@ def _parse(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     section = data.get("trailguard", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [trailguard] must be a table of settings")
     out: dict[str, Any] = {}
     for key, value in section.items():
         s = BY_NAME.get(key)
@@ -92,8 +94,8 @@ def _parse(path: Path) -> dict[str, Any]:
             if isinstance(value, dict):
                 continue  # other sections (feeds, ...) belong to later features
             raise ConfigError(f"{path}: unknown setting {key!r}")
-        if s.type is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{path}: {key} must be an integer, not {value!r}")
+        if s.type is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{path}: {key} must be a positive integer, not {value!r}")
         if s.type is str and not isinstance(value, str):
             raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
         if s.type is list and not (

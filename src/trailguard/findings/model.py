@@ -10,7 +10,8 @@ occurrence.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 SCHEMA_VERSION: Final = "2.0"
@@ -49,7 +50,8 @@ def finding_id(
     finding_type: str, account_id: str, region: str, resource_key: str, actor_key: str
 ) -> str:
     """32 hex characters (GuardDuty's id length), stable for one aggregation key."""
-    key = "\x1f".join((finding_type, account_id, region, resource_key, actor_key))
+    # JSON escapes every part, so no two different keys can join to the same text
+    key = json.dumps([finding_type, account_id, region, resource_key, actor_key])
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -59,8 +61,14 @@ def iso(ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
+    """Epoch milliseconds, exactly (no float rounding)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
 
 
 def build_finding(

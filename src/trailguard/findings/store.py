@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowCell
 from trailguard.errors import StoreError
-from trailguard.findings.model import build_finding, finding_id, severity_floor, to_ms
+from trailguard.findings.model import build_finding, finding_id, iso, severity_floor, to_ms
 from trailguard.formats.base import Reject
 
 metadata = sa.MetaData()
@@ -156,16 +156,16 @@ class Store:
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:
         text = str(url_or_path)
-        if "://" not in text:
-            path = Path(text).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = f"sqlite:///{path}"
         try:
+            if "://" not in text:
+                path = Path(text).expanduser()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                text = f"sqlite:///{path}"
             engine = sa.create_engine(text)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
             metadata.create_all(engine)
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open store {text}: {exc}") from exc
         return cls(engine)
 
@@ -201,12 +201,13 @@ class Store:
             ).scalar()
         return got == version
 
-    def checkpoint_versions(self) -> dict[str, str]:
-        """Every committed object and its version (read once per scan)."""
+    def checkpoint_versions(self) -> dict[str, tuple[str, int]]:
+        """Every committed object: its version and how many of its records were rejected."""
+        c = checkpoints.c
         with self.engine.connect() as conn:
             return {
-                r[0]: r[1]
-                for r in conn.execute(sa.select(checkpoints.c.object, checkpoints.c.version))
+                r[0]: (r[1], int(r[2]))
+                for r in conn.execute(sa.select(c.object, c.version, c.rejected))
             }
 
     # --- the unit of commit -----------------------------------------------------------
@@ -224,13 +225,8 @@ class Store:
         hits: Iterable[Hit],
         cells: Iterable[WindowCell],
         now_ms: int,
-        seen_before: bool = True,
     ) -> CommitResult:
-        """Write one object's results and checkpoint atomically.
-
-        ``seen_before=False`` (the object has no checkpoint) skips clearing its old
-        quarantine rows.
-        """
+        """Write one object's results and checkpoint atomically."""
         try:
             with self.engine.begin() as conn:
                 result = self._write_hits(conn, list(hits), now_ms)
@@ -248,8 +244,7 @@ class Store:
                     ],
                     ("detection_id", "key", "window_start"),
                 )
-                if seen_before:
-                    conn.execute(quarantine.delete().where(quarantine.c.object == name))
+                conn.execute(quarantine.delete().where(quarantine.c.object == name))
                 q = [
                     {
                         "object": r.object,
@@ -294,6 +289,8 @@ class Store:
             if prev is not None:
                 # the same occurrence twice in one object: keep the widest span
                 first, last = min(first, prev["first_seen"]), max(last, prev["last_seen"])
+                if (prev["object"], prev["position"]) < (h.object, h.position):
+                    h = replace(h, object=prev["object"], position=prev["position"])
             rows[key] = {
                 "finding_id": fid,
                 "event_key": h.event_key,
@@ -306,13 +303,15 @@ class Store:
         ids = sorted({fid for fid, _ in rows})
         before = self._counts(conn, ids)
         existing = {
-            (r.finding_id, r.event_key): (r.first_seen, r.last_seen)
+            (r.finding_id, r.event_key): (r.first_seen, r.last_seen, r.object, r.position)
             for r in conn.execute(
                 sa.select(
                     finding_events.c.finding_id,
                     finding_events.c.event_key,
                     finding_events.c.first_seen,
                     finding_events.c.last_seen,
+                    finding_events.c.object,
+                    finding_events.c.position,
                 ).where(
                     sa.tuple_(finding_events.c.finding_id, finding_events.c.event_key).in_(
                         list(rows)
@@ -322,9 +321,12 @@ class Store:
         }
         for key, row in rows.items():
             if key in existing:
-                f, la = existing[key]
+                f, la, o, p = existing[key]
                 row["first_seen"] = min(row["first_seen"], f)
                 row["last_seen"] = max(row["last_seen"], la)
+                # one event delivered in several objects: cite the same one whatever the order
+                if (o, p) < (row["object"], row["position"]):
+                    row["object"], row["position"] = o, p
         self._upsert(conn, finding_events, list(rows.values()), ("finding_id", "event_key"))
         new: list[str] = []
         updated: list[str] = []
@@ -490,10 +492,11 @@ class Store:
                     continue
                 d = json.loads(doc)
                 d["service"]["archived"] = archived
+                d["updatedAt"] = iso(now_ms)
                 conn.execute(
                     findings.update()
                     .where(findings.c.id == fid)
-                    .values(archived=archived, doc=json.dumps(d, sort_keys=True))
+                    .values(archived=archived, updated_at=now_ms, doc=json.dumps(d, sort_keys=True))
                 )
                 n += 1
         return n
