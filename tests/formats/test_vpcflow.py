@@ -749,10 +749,22 @@ def test_flow_format_option_wins_over_the_default_guess_when_it_fits() -> None:
     from trailguard.formats import ReadOptions, read_object
     from trailguard.sources.base import SourceObject
 
-    fmt = (
-        "version vpc-id subnet-id instance-id interface-id account-id srcaddr dstaddr "
-        "srcport dstport protocol start end action"
-    ).split()
+    fmt = [
+        "version",
+        "vpc-id",
+        "subnet-id",
+        "instance-id",
+        "interface-id",
+        "account-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "start",
+        "end",
+        "action",
+    ]
     line = (
         b"5 vpc-1 subnet-1 i-1 eni-1 111122223333 10.0.0.1 10.0.0.2 "
         b"1234 80 6 1700000000 1700000060 ACCEPT\n"
