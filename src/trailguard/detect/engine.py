@@ -24,6 +24,7 @@ from trailguard.detect.windows import WindowCell
 from trailguard.formats.schema import POS, TIME_COLUMN, LogType
 
 VIEW = "events"
+_FLAG = "__trailguard_match_"
 
 
 def _q(name: str) -> str:
@@ -78,16 +79,55 @@ class Engine:
         hits: list[Hit] = []
         self.con.register(VIEW, batch)
         try:
+            events = [d for d in detections if isinstance(d, EventDetection)]
+            if events:
+                hits.extend(self._events(events, obj))
             for d in detections:
-                try:
-                    if isinstance(d, EventDetection):
-                        hits.extend(self._event(d, obj))
-                    else:
+                if isinstance(d, WindowDetection):
+                    try:
                         self._window(d, obj)
-                except Exception as exc:  # a failing detection never stops the run
-                    self.errors[d.meta.id].append(f"{obj}: {type(exc).__name__}: {exc}")
+                    except Exception as exc:  # a failing detection never stops the run
+                        self._error(d, obj, exc)
         finally:
             self.con.unregister(VIEW)
+        return hits
+
+    def _error(self, d: Detection, obj: str, exc: Exception) -> None:
+        self.errors[d.meta.id].append(f"{obj}: {type(exc).__name__}: {exc}")
+
+    def _events(self, detections: list[EventDetection], obj: str) -> list[Hit]:
+        """All per-event conditions in one scan of the batch; one flag column each.
+
+        If the combined query fails, each detection runs alone so that only the
+        broken one is recorded as failing.
+        """
+        flags = ", ".join(
+            f"coalesce(({d.where}), false) AS {_q(f'{_FLAG}{i}')}" for i, d in enumerate(detections)
+        )
+        any_flag = " OR ".join(f"coalesce(({d.where}), false)" for d in detections)
+        sql = f"SELECT *, {flags} FROM {VIEW} WHERE {any_flag}"  # noqa: S608 - detections' own SQL
+        try:
+            matched = self.con.sql(sql).to_arrow_table()
+        except Exception:
+            hits: list[Hit] = []
+            for d in detections:
+                try:
+                    hits.extend(self._event(d, obj))
+                except Exception as exc:  # a failing detection never stops the run
+                    self._error(d, obj, exc)
+            return hits
+        if matched.num_rows == 0:
+            return []
+        hits = []
+        for row in matched.to_pylist():
+            which = [i for i in range(len(detections)) if row.pop(f"{_FLAG}{i}")]
+            for i in which:
+                d = detections[i]
+                try:
+                    if d.refine(row):
+                        hits.append(make_hit(d.meta, row, obj, d.values(row)))
+                except Exception as exc:  # a failing refinement is the detection's failure
+                    self._error(d, obj, exc)
         return hits
 
     def _event(self, d: EventDetection, obj: str) -> list[Hit]:

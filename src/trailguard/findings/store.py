@@ -50,7 +50,9 @@ findings = sa.Table(
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("first_seen", sa.BigInteger, nullable=False),
+    sa.Column("first_key", sa.Text, nullable=False),
     sa.Column("last_seen", sa.BigInteger, nullable=False, index=True),
+    sa.Column("latest_key", sa.Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("archived", sa.Boolean, nullable=False, default=False),
@@ -114,6 +116,17 @@ class FindingFilter:
     since_ms: int | None = None
     archived: bool | None = False
     limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """What a finding's row says before a commit folds new occurrences in."""
+
+    count: int
+    created: int
+    archived: bool
+    first: tuple[int, str]
+    latest: tuple[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,24 +314,17 @@ class Store:
                 "hit": _hit_json(h),
             }
         ids = sorted({fid for fid, _ in rows})
-        before = self._counts(conn, ids)
-        existing = {
-            (r.finding_id, r.event_key): (r.first_seen, r.last_seen, r.object, r.position)
+        before = self._before(conn, ids)
+        fe = finding_events.c
+        existing: dict[tuple[str, str], tuple[int, int, str, str]] = {}
+        keys = list(rows)
+        for i in range(0, len(keys), 400):
             for r in conn.execute(
                 sa.select(
-                    finding_events.c.finding_id,
-                    finding_events.c.event_key,
-                    finding_events.c.first_seen,
-                    finding_events.c.last_seen,
-                    finding_events.c.object,
-                    finding_events.c.position,
-                ).where(
-                    sa.tuple_(finding_events.c.finding_id, finding_events.c.event_key).in_(
-                        list(rows)
-                    )
-                )
-            )
-        }
+                    fe.finding_id, fe.event_key, fe.first_seen, fe.last_seen, fe.object, fe.position
+                ).where(sa.tuple_(fe.finding_id, fe.event_key).in_(keys[i : i + 400]))
+            ):
+                existing[(r[0], r[1])] = (int(r[2]), int(r[3]), r[4], r[5])
         for key, row in rows.items():
             if key in existing:
                 f, la, o, p = existing[key]
@@ -328,90 +334,114 @@ class Store:
                 if (o, p) < (row["object"], row["position"]):
                     row["object"], row["position"] = o, p
         self._upsert(conn, finding_events, list(rows.values()), ("finding_id", "event_key"))
-        new: list[str] = []
-        updated: list[str] = []
-        for fid in ids:
-            self._refresh(conn, fid, before.get(fid), now_ms)
-            (updated if fid in before else new).append(fid)
-        return CommitResult(new, updated)
+        by_finding: dict[str, list[dict[str, Any]]] = {}
+        for (fid, ekey), row in rows.items():
+            row["_new"] = (fid, ekey) not in existing
+            by_finding.setdefault(fid, []).append(row)
+        self._refresh(conn, by_finding, before, now_ms)
+        return CommitResult([f for f in ids if f not in before], [f for f in ids if f in before])
 
-    def _counts(self, conn: Connection, ids: list[str]) -> dict[str, tuple[int, int, bool]]:
-        out: dict[str, tuple[int, int, bool]] = {}
+    def _before(self, conn: Connection, ids: list[str]) -> dict[str, _Tally]:
+        c = findings.c
+        out: dict[str, _Tally] = {}
         for r in conn.execute(
             sa.select(
-                findings.c.id, findings.c.count, findings.c.created_at, findings.c.archived
-            ).where(findings.c.id.in_(ids))
+                c.id,
+                c.count,
+                c.created_at,
+                c.archived,
+                c.first_seen,
+                c.first_key,
+                c.last_seen,
+                c.latest_key,
+            ).where(c.id.in_(ids))
         ):
-            out[r[0]] = (int(r[1]), int(r[2]), bool(r[3]))
+            out[r[0]] = _Tally(
+                int(r[1]), int(r[2]), bool(r[3]), (int(r[4]), r[5]), (int(r[6]), r[7])
+            )
         return out
 
     def _refresh(
-        self, conn: Connection, fid: str, before: tuple[int, int, bool] | None, now_ms: int
+        self,
+        conn: Connection,
+        by_finding: dict[str, list[dict[str, Any]]],
+        before: dict[str, _Tally],
+        now_ms: int,
     ) -> None:
+        """Fold new occurrences into their findings, incrementally: O(new occurrences).
+
+        An occurrence's span only ever widens, so the running count, min, max and
+        the (time, key) of the first and latest occurrence stay exact.
+        """
         fe = finding_events.c
-        agg = conn.execute(
-            sa.select(sa.func.count(), sa.func.min(fe.first_seen), sa.func.max(fe.last_seen)).where(
-                fe.finding_id == fid
+        out = []
+        for fid, new_rows in by_finding.items():
+            prev = before.get(fid)
+            first = min((r["first_seen"], r["event_key"]) for r in new_rows)
+            latest = max((r["last_seen"], r["event_key"]) for r in new_rows)
+            added = sum(1 for r in new_rows if r["_new"])
+            if prev is not None:
+                first = min(first, prev.first)
+                latest = max(latest, prev.latest)
+            count = (prev.count if prev else 0) + added
+            picked: dict[str, dict[str, Any]] = {r["event_key"]: r for r in new_rows}
+            for key in (first[1], latest[1]):
+                if key not in picked:
+                    r = conn.execute(
+                        sa.select(fe.hit, fe.object, fe.position).where(
+                            (fe.finding_id == fid) & (fe.event_key == key)
+                        )
+                    ).one()
+                    picked[key] = {"hit": r[0], "object": r[1], "position": r[2]}
+            latest_row, first_row = picked[latest[1]], picked[first[1]]
+            hit = json.loads(latest_row["hit"])
+            created = prev.created if prev else now_ms
+            # a new occurrence of an archived finding brings it back (as GuardDuty does)
+            archived = prev.archived and added == 0 if prev else False
+            doc = build_finding(
+                fid=fid,
+                latest=hit,
+                count=count,
+                first_ms=first[0],
+                last_ms=latest[0],
+                created_ms=created,
+                updated_ms=now_ms,
+                archived=archived,
+                evidence={
+                    "firstOccurrence": {
+                        "object": first_row["object"],
+                        "position": first_row["position"],
+                    },
+                    "latestOccurrence": {
+                        "object": latest_row["object"],
+                        "position": latest_row["position"],
+                    },
+                },
             )
-        ).one()
-        count, first_ms, last_ms = int(agg[0]), int(agg[1]), int(agg[2])
-        latest_row = conn.execute(
-            sa.select(fe.hit, fe.object, fe.position)
-            .where(fe.finding_id == fid)
-            .order_by(fe.last_seen.desc(), fe.event_key.desc())
-            .limit(1)
-        ).one()
-        first_row = conn.execute(
-            sa.select(fe.object, fe.position)
-            .where(fe.finding_id == fid)
-            .order_by(fe.first_seen.asc(), fe.event_key.asc())
-            .limit(1)
-        ).one()
-        latest = json.loads(latest_row.hit)
-        created = before[1] if before else now_ms
-        # a new occurrence of an archived finding brings it back (as GuardDuty does)
-        archived = bool(before[2]) and before[0] == count if before else False
-        evidence = {
-            "firstOccurrence": {"object": first_row.object, "position": first_row.position},
-            "latestOccurrence": {"object": latest_row.object, "position": latest_row.position},
-        }
-        doc = build_finding(
-            fid=fid,
-            latest=latest,
-            count=count,
-            first_ms=first_ms,
-            last_ms=last_ms,
-            created_ms=created,
-            updated_ms=now_ms,
-            archived=archived,
-            evidence=evidence,
-        )
-        self._upsert(
-            conn,
-            findings,
-            [
+            out.append(
                 {
                     "id": fid,
-                    "type": latest["finding_type"],
-                    "detection_id": latest["detection_id"],
-                    "severity": latest["severity"],
-                    "account_id": latest["account_id"],
-                    "region": latest["region"],
-                    "resource_type": latest["resource_type"],
-                    "resource_key": latest["resource_key"],
-                    "actor_key": latest["actor_key"],
-                    "title": latest["title"],
+                    "type": hit["finding_type"],
+                    "detection_id": hit["detection_id"],
+                    "severity": hit["severity"],
+                    "account_id": hit["account_id"],
+                    "region": hit["region"],
+                    "resource_type": hit["resource_type"],
+                    "resource_key": hit["resource_key"],
+                    "actor_key": hit["actor_key"],
+                    "title": hit["title"],
                     "count": count,
-                    "first_seen": first_ms,
-                    "last_seen": last_ms,
+                    "first_seen": first[0],
+                    "first_key": first[1],
+                    "last_seen": latest[0],
+                    "latest_key": latest[1],
                     "created_at": created,
                     "updated_at": now_ms,
                     "archived": archived,
                     "doc": json.dumps(doc, sort_keys=True),
                 }
-            ],
-            ("id",),
-        )
+            )
+        self._upsert(conn, findings, out, ("id",))
 
     # --- window state -----------------------------------------------------------------
 
