@@ -1,0 +1,160 @@
+"""The engine: combined per-event queries, windows, and failing detections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
+from trailguard.detect.engine import Engine
+from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
+
+
+def meta(id: str, log_type: str = "cloudtrail", **kw: Any) -> DetectionMeta:
+    return DetectionMeta(
+        id=id,
+        finding_type=kw.pop("finding_type", "Policy:IAMUser/Test.Custom"),
+        severity=5.0,
+        title=kw.pop("title", "test {api}"),
+        description="d",
+        log_type=log_type,  # type: ignore[arg-type]
+        resource_type="AccessKey" if log_type == "cloudtrail" else "Instance",
+        **kw,
+    )
+
+
+def ct_batch(names: list[str]) -> pa.RecordBatch:
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+    rows = [
+        {
+            "eventTime": t0 + timedelta(seconds=i),
+            "eventName": n,
+            "eventSource": "iam.amazonaws.com",
+            "eventID": f"id-{i}",
+            "awsRegion": "us-east-1",
+            "recipientAccountId": "111122223333",
+            "sourceIPAddress": "203.0.113.9",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a"},
+            "_pos": i,
+        }
+        for i, n in enumerate(names)
+    ]
+    return pa.RecordBatch.from_pylist(rows, schema=CLOUDTRAIL)
+
+
+def test_each_detection_gets_its_own_matches() -> None:
+    a = EventDetection(meta("a", finding_type="Policy:IAMUser/A.Custom"), "\"eventName\" = 'X'")
+    b = EventDetection(
+        meta("b", finding_type="Policy:IAMUser/B.Custom"), "\"eventName\" IN ('X', 'Y')"
+    )
+    engine = Engine([a, b])
+    hits = engine.run("cloudtrail", ct_batch(["X", "Y", "Z", "X"]), "obj")
+    got = sorted((h.detection_id, h.position) for h in hits)
+    assert got == [
+        ("a", "record 0"),
+        ("a", "record 3"),
+        ("b", "record 0"),
+        ("b", "record 1"),
+        ("b", "record 3"),
+    ]
+    assert not engine.errors
+    # the flag columns of the combined query never leak into a hit
+    assert all("__trailguard" not in h.title for h in hits)
+
+
+def test_a_broken_detection_does_not_stop_the_others() -> None:
+    good = EventDetection(meta("good"), "\"eventName\" = 'X'")
+    broken = EventDetection(meta("broken"), '"no_such_column" = 1')
+
+    @dataclass(frozen=True, slots=True)
+    class Raising(EventDetection):
+        def refine(self, row: Mapping[str, Any]) -> bool:
+            raise RuntimeError("bug in refine")
+
+    raising = Raising(meta("raising"), "\"eventName\" = 'X'")
+    engine = Engine([broken, good, raising])
+    hits = engine.run("cloudtrail", ct_batch(["X", "Y"]), "obj-1")
+    assert [h.detection_id for h in hits] == ["good"]
+    assert set(engine.errors) == {"broken", "raising"}
+    assert "obj-1" in engine.errors["broken"][0]
+    assert "bug in refine" in engine.errors["raising"][0]
+
+
+def test_null_conditions_do_not_match() -> None:
+    d = EventDetection(meta("n"), "\"errorCode\" <> 'AccessDenied'")
+    assert Engine([d]).run("cloudtrail", ct_batch(["X"]), "o") == []
+
+
+def flow_batch(ports: list[int], start: int = 1_793_700_000) -> pa.RecordBatch:
+    rows = [
+        {
+            "version": 2,
+            "account_id": "111122223333",
+            "interface_id": "eni-1",
+            "srcaddr": "10.0.0.5",
+            "dstaddr": "198.51.100.7",
+            "srcport": 40000 + i,
+            "dstport": p,
+            "protocol": 6,
+            "packets": 1,
+            "bytes": 40,
+            "start": datetime.fromtimestamp(start + i, tz=UTC),
+            "end": datetime.fromtimestamp(start + i + 30, tz=UTC),
+            "action": "REJECT",
+            "log_status": "OK",
+            "_pos": i + 2,
+        }
+        for i, p in enumerate(ports)
+    ]
+    return pa.RecordBatch.from_pylist(rows, schema=VPCFLOW)
+
+
+SCAN = WindowDetection(
+    meta("scan", "vpcflow", finding_type="Recon:EC2/Portscan"),
+    where="TRUE",
+    key=("interface_id", "srcaddr", "dstaddr"),
+    distinct="dstport",
+    threshold=5,
+    window=timedelta(minutes=10),
+    keep=8,
+)
+
+
+def test_window_fires_once_at_threshold_and_keeps_a_bounded_set() -> None:
+    engine = Engine([SCAN])
+    engine.run("vpcflow", flow_batch([1, 2, 3, 4]), "o1")
+    cells, hits = engine.take_window_changes()
+    assert len(cells) == 1 and hits == []
+    engine.run("vpcflow", flow_batch([4, 5, 6, 7, 8, 9, 10, 11, 12], start=1_793_700_100), "o2")
+    cells, hits = engine.take_window_changes()
+    assert len(hits) == 1
+    info = hits[0].additional_info
+    assert info["distinctCount"] == 8  # capped at keep
+    assert hits[0].first_seen == datetime.fromtimestamp(1_793_700_000, tz=UTC)
+    # the evidence is the earliest row, whatever the order of arrival
+    assert hits[0].object == "o1" and hits[0].position == "line 2"
+
+
+def test_window_result_does_not_depend_on_arrival_order() -> None:
+    def run(order: list[list[int]]) -> Any:
+        engine = Engine([SCAN])
+        for i, ports in enumerate(order):
+            engine.run("vpcflow", flow_batch(ports), f"o{i}")
+        _, hits = engine.take_window_changes()
+        return [(h.event_key, h.additional_info["distinctValues"]) for h in hits]
+
+    assert run([[1, 2, 3], [4, 5, 6]]) == run([[4, 5, 6], [1, 2, 3]])
+
+
+def test_windows_are_aligned_to_the_epoch() -> None:
+    engine = Engine([SCAN])
+    # 4 ports just before a 10-minute boundary and 4 just after: two windows, no hit
+    boundary = 1_793_700_000 - (1_793_700_000 % 600) + 600
+    engine.run("vpcflow", flow_batch([1, 2, 3, 4], start=boundary - 10), "o")
+    engine.run("vpcflow", flow_batch([5, 6, 7, 8], start=boundary + 1), "o")
+    cells, hits = engine.take_window_changes()
+    assert len(cells) == 2 and hits == []
