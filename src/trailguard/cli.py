@@ -320,7 +320,7 @@ def demo(
 
     with tempfile.TemporaryDirectory(prefix="trailguard-demo-") as tmp:
         target = out_dir or Path(tmp) / "sample"
-        manifest = generate_sample(target, days=days)
+        manifest = generate_sample(target, days=days, overwrite=True)
         out.print(
             f"Generated {len(manifest.files)} log files ({days} days) for a sample account "
             f"in {target}"
