@@ -221,7 +221,7 @@ def seeded(db: Path) -> Path:
                 rejected=0,
                 rejects=[],
                 hits=[h],
-                cells=[],
+                deltas=[],
                 now_ms=to_ms(T0 + timedelta(days=1)),
             )
     finally:
@@ -821,7 +821,7 @@ def test_quarantine_list(runner: CliRunner, db: Path) -> None:
                 rejected=1,
                 rejects=[Reject(name, position, reason)],
                 hits=[],
-                cells=[],
+                deltas=[],
                 now_ms=0,
             )
     finally:

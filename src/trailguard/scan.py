@@ -102,7 +102,8 @@ class Scanner:
         self.retention_ms = retention_ms
         self.on_progress = on_progress
         self.window_ids = [d.meta.id for d in detections if isinstance(d, WindowDetection)]
-        self.engine = Engine(detections, store.load_windows(self.window_ids))
+        saved, self.delta_ids = store.load_windows(self.window_ids)
+        self.engine = Engine(detections, saved)
         self.committed = store.checkpoint_versions()
 
     def scan(self, sources: Iterable[Source]) -> ScanSummary:
@@ -140,7 +141,7 @@ class Scanner:
             hits.extend(self.engine.run(log_type, batch, obj.name))
             if self.on_progress:
                 self.on_progress(summary)
-        cells, window_hits = self.engine.take_window_changes()
+        deltas, window_hits = self.engine.take_window_changes()
         hits.extend(window_hits)
         ctx = reading.ctx
         result = self.store.commit_object(
@@ -152,10 +153,11 @@ class Scanner:
             rejected=ctx.rejected_count,
             rejects=ctx.rejects,
             hits=hits,
-            cells=cells,
+            deltas=deltas,
             now_ms=int(self.clock() * 1000),
         )
         self.committed[obj.name] = (obj.version, ctx.rejected_count)
+        self.delta_ids.extend(result.delta_ids)
         summary.objects += 1
         summary.bytes += obj.size
         summary.kinds[reading.kind] += 1
@@ -179,10 +181,10 @@ class Scanner:
             self.on_progress(summary)
 
     def _prune(self) -> None:
-        if not self.engine.cells:
+        """Drop windows older than the retention (in event time) and compact the state."""
+        if not self.window_ids:
             return
-        watermark = max(c.last_ms for c in self.engine.cells.values())
-        before = watermark - self.retention_ms
-        self.engine.prune(before)
-        for det_id in self.window_ids:
-            self.store.prune_windows(det_id, before)
+        watermark = self.engine.watermark()
+        if watermark is not None:
+            self.engine.prune(watermark - self.retention_ms)
+        self.store.compact_windows(self.engine.snapshots(), self.delta_ids)

@@ -120,20 +120,20 @@ SCAN = WindowDetection(
     distinct="dstport",
     threshold=5,
     window=timedelta(minutes=10),
-    keep=8,
 )
 
 
-def test_window_fires_once_at_threshold_and_keeps_a_bounded_set() -> None:
+def test_window_fires_at_threshold_with_state_across_batches() -> None:
     engine = Engine([SCAN])
     engine.run("vpcflow", flow_batch([1, 2, 3, 4]), "o1")
     cells, hits = engine.take_window_changes()
-    assert len(cells) == 1 and hits == []
+    assert [c.cells.num_rows for c in cells] == [1] and hits == []
     engine.run("vpcflow", flow_batch([4, 5, 6, 7, 8, 9, 10, 11, 12], start=1_793_700_100), "o2")
     cells, hits = engine.take_window_changes()
     assert len(hits) == 1
     info = hits[0].additional_info
-    assert info["distinctCount"] == 8  # capped at keep
+    assert info["distinctCount"] == 12
+    assert info["distinctValues"] == list(range(1, 13))
     assert hits[0].first_seen == datetime.fromtimestamp(1_793_700_000, tz=UTC)
     # the evidence is the earliest row, whatever the order of arrival
     assert hits[0].object == "o1" and hits[0].position == "line 2"
@@ -156,5 +156,5 @@ def test_windows_are_aligned_to_the_epoch() -> None:
     boundary = 1_793_700_000 - (1_793_700_000 % 600) + 600
     engine.run("vpcflow", flow_batch([1, 2, 3, 4], start=boundary - 10), "o")
     engine.run("vpcflow", flow_batch([5, 6, 7, 8], start=boundary + 1), "o")
-    cells, hits = engine.take_window_changes()
-    assert len(cells) == 2 and hits == []
+    deltas, hits = engine.take_window_changes()
+    assert [d.cells.num_rows for d in deltas] == [2] and hits == []

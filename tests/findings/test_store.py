@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from trailguard.detect.hit import Hit
-from trailguard.detect.windows import WindowCell
+from trailguard.detect.windows import WindowDelta
 from trailguard.errors import StoreError
 from trailguard.findings.model import finding_id, iso, to_ms
 from trailguard.findings.store import CommitResult, FindingFilter, Store
@@ -87,7 +88,7 @@ def commit(
     *,
     version: str = "v1",
     rejects: Iterable[Reject] = (),
-    cells: Iterable[WindowCell] = (),
+    deltas: Iterable[WindowDelta] = (),
     now_ms: int = NOW,
     failed: bool = False,
 ) -> CommitResult:
@@ -102,7 +103,7 @@ def commit(
         rejected=len(rejects),
         rejects=rejects,
         hits=hits,
-        cells=cells,
+        deltas=deltas,
         now_ms=now_ms,
     )
 
@@ -605,31 +606,40 @@ def test_has_active_findings_over_many_objects(seeded: Store) -> None:
 # --- window state ---------------------------------------------------------------------
 
 
-def test_window_state_round_trips_and_prunes(store: Store) -> None:
-    cell = WindowCell(
-        "portscan",
-        "10.0.0.5|198.51.100.7",
-        1_000,
-        values={22, 80},
-        first_ms=1_000,
-        last_ms=2_000,
-        carry={"srcaddr": "10.0.0.5"},
-        carry_rank=(1_000, "x"),
-        object="a",
+def delta(key: str, w: int, values: list[int], detection: str = "portscan") -> WindowDelta:
+    return WindowDelta(
+        detection,
+        pa.table({"key": [key] * len(values), "w": [w] * len(values), "v": values}),
+        pa.table({"key": [key], "w": [w], "first_ms": [w], "last_ms": [w + 1]}),
     )
-    commit(store, "a", cells=[cell])
-    assert list(store.load_windows(["portscan"])) == [cell]
-    assert list(store.load_windows(["other"])) == []
-    assert list(store.load_windows([])) == []
-    grown = replace(cell, values={22, 80, 443}, last_ms=3_000)
-    later = replace(cell, window_start=9_000, values={25}, first_ms=9_000, last_ms=9_000)
-    commit(store, "b", cells=[grown, later])
-    assert sorted(store.load_windows(["portscan"]), key=lambda c: c.window_start) == [
-        grown,
-        later,
-    ]
-    assert store.prune_windows("portscan", 5_000) == 1
-    assert list(store.load_windows(["portscan"])) == [later]
+
+
+def test_window_state_round_trips_and_compacts(store: Store) -> None:
+    first = delta("10.0.0.5|198.51.100.7", 1_000, [22, 80])
+    r1 = commit(store, "a", deltas=[first])
+    saved, ids = store.load_windows(["portscan"])
+    assert ids == r1.delta_ids and len(ids) == 1
+    assert saved[0].values.equals(first.values) and saved[0].cells.equals(first.cells)
+    assert store.load_windows(["other"]) == ([], [])
+    assert store.load_windows([]) == ([], [])
+    second = delta("10.0.0.5|198.51.100.7", 1_000, [443])
+    r2 = commit(store, "b", deltas=[second, delta("x", 9, [1], detection="other")])
+    saved, ids = store.load_windows(["portscan"])
+    assert [d.values["v"].to_pylist() for d in saved] == [[22, 80], [443]]
+    # a delta written by someone else meanwhile is not in the snapshot and must survive
+    r3 = commit(store, "c", deltas=[delta("y", 5, [7])])
+    snap = replace(delta("10.0.0.5|198.51.100.7", 1_000, [22, 80, 443]), snapshot=True)
+    store.compact_windows([snap], [*r1.delta_ids, *r2.delta_ids[:1]])
+    saved, ids = store.load_windows(["portscan"])
+    assert [d.values["v"].to_pylist() for d in saved] == [[7], [22, 80, 443]]
+    assert [d.snapshot for d in saved] == [False, True]
+    assert r3.delta_ids[0] in ids
+    assert len(store.load_windows(["other"])[0]) == 1
+
+
+def test_empty_deltas_are_not_written(store: Store) -> None:
+    empty = WindowDelta("portscan", pa.table({"v": pa.array([], pa.int32())}), pa.table({}))
+    assert commit(store, "a", deltas=[empty]).delta_ids == []
 
 
 # --- the unit of commit ---------------------------------------------------------------
@@ -638,7 +648,7 @@ def test_window_state_round_trips_and_prunes(store: Store) -> None:
 def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {
         table: rows(db_path, f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608 - fixed names
-        for table in ("findings", "finding_events", "checkpoints", "quarantine", "window_state")
+        for table in ("findings", "finding_events", "checkpoints", "quarantine", "window_deltas")
     }
 
 
@@ -648,10 +658,10 @@ def test_failed_commit_writes_nothing_of_the_object(store: Store, db_path: Path)
         "/logs/a.json",
         [make_hit("e1", obj="/logs/a.json")],
         rejects=[Reject("/logs/a.json", "record 2", "bad")],
-        cells=[WindowCell("portscan", "k", 0, values={1}, first_ms=1, last_ms=1)],
+        deltas=[delta("k", 0, [1])],
     )
     before = snapshot(db_path)
-    cell = WindowCell("portscan", "k2", 0, values={2}, first_ms=1, last_ms=1)
+    cell = delta("k2", 0, [2])
     with pytest.raises(StoreError, match=re.escape("/logs/b.json")):
         commit(
             store,
@@ -662,7 +672,7 @@ def test_failed_commit_writes_nothing_of_the_object(store: Store, db_path: Path)
             ],
             # quarantine.reason is NOT NULL: the insert fails after hits and cells are written
             rejects=[Reject("/logs/b.json", "record 1", None)],  # type: ignore[arg-type]
-            cells=[cell],
+            deltas=[cell],
         )
     assert snapshot(db_path) == before
     assert not store.is_committed("/logs/b.json", "v1")
@@ -676,8 +686,8 @@ def test_failed_recommit_keeps_the_previous_commit(store: Store, db_path: Path) 
     commit(store, a, [make_hit("e1", obj=a)], version="v1", rejects=[Reject(a, "record 2", "bad")])
     before = snapshot(db_path)
 
-    def exploding_cells() -> Iterator[WindowCell]:
-        yield WindowCell("portscan", "k", 0, values={1}, first_ms=1, last_ms=1)
+    def exploding_cells() -> Iterator[WindowDelta]:
+        yield delta("k", 0, [1])
         raise RuntimeError("crash in the middle of the commit")
 
     with pytest.raises(RuntimeError, match="crash"):
@@ -687,7 +697,7 @@ def test_failed_recommit_keeps_the_previous_commit(store: Store, db_path: Path) 
             [make_hit("e1", obj=a), make_hit("e9", at=T0 + timedelta(days=1), obj=a)],
             version="v2",
             rejects=[],
-            cells=exploding_cells(),
+            deltas=exploding_cells(),
         )
     assert snapshot(db_path) == before
     assert store.is_committed(a, "v1")

@@ -105,8 +105,6 @@ class WindowDetection:
     window: timedelta
     #: extra columns carried from one row of the window into the hit (any_value)
     carry: tuple[str, ...] = ()
-    #: values kept per window beyond the threshold (bounds memory; reported as a sample)
-    keep: int = 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

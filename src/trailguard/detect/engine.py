@@ -9,7 +9,6 @@ detection that fails is recorded against its id and the others go on.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,8 +19,8 @@ import pyarrow as pa
 
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
-from trailguard.detect.windows import WindowCell
-from trailguard.formats.schema import POS, TIME_COLUMN, LogType
+from trailguard.detect.windows import WindowDelta, WindowTables
+from trailguard.formats.schema import TIME_COLUMN, LogType
 
 VIEW = "events"
 _FLAG = "__trailguard_match_"
@@ -31,45 +30,42 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def window_sql(d: WindowDetection) -> str:
-    """The grouping query of a windowed detection (built from its own metadata only)."""
-    ts = _q(TIME_COLUMN[d.meta.log_type])
-    width_ms = int(d.window.total_seconds() * 1000)
-    keys = ", ".join(f"{_q(k)} AS k{i}" for i, k in enumerate(d.key))
-    key_refs = ", ".join(f"k{i}" for i in range(len(d.key)))
-    dist = _q(d.distinct)
-    order = f"(epoch_ms({ts}), CAST({dist} AS VARCHAR))"
-    carry_cols = tuple(dict.fromkeys((*d.carry, *d.key, POS)))
-    carry = ", ".join(f"arg_min({_q(c)}, {order}) AS {_q('c_' + c)}" for c in carry_cols)
-    # built from the detection's own metadata (trusted code), never from event text
-    return (
-        f"SELECT {keys}, (epoch_ms({ts}) // {width_ms}) * {width_ms} AS w, "  # noqa: S608
-        f"list(DISTINCT {dist}) AS vals, min(epoch_ms({ts})) AS first_ms, "
-        f"max(epoch_ms({ts})) AS last_ms, min({order}) AS rank, {carry} "
-        f"FROM {VIEW} WHERE ({d.where}) AND {ts} IS NOT NULL AND {dist} IS NOT NULL "
-        f"GROUP BY {key_refs}, w"
-    )
-
-
 class Engine:
     """Holds the detections, a DuckDB connection and the window state of one scan."""
 
-    def __init__(self, detections: Sequence[Detection], cells: Iterable[WindowCell] = ()) -> None:
+    def __init__(self, detections: Sequence[Detection], deltas: Iterable[WindowDelta] = ()) -> None:
         self.con = duckdb.connect(config={"threads": 2})
         self.by_type: dict[LogType, list[Detection]] = defaultdict(list)
         for d in detections:
             self.by_type[d.meta.log_type].append(d)
-        self.window_sql = {
-            d.meta.id: window_sql(d) for d in detections if isinstance(d, WindowDetection)
-        }
-        self.windows: dict[str, WindowDetection] = {
-            d.meta.id: d for d in detections if isinstance(d, WindowDetection)
-        }
-        self.cells: dict[tuple[str, str, int], WindowCell] = {
-            (c.detection_id, c.key, c.window_start): c for c in cells
-        }
-        self.dirty: set[tuple[str, str, int]] = set()
+        windows = [d for d in detections if isinstance(d, WindowDetection)]
+        self.tables = {d.meta.id: WindowTables(d, i) for i, d in enumerate(windows)}
+        for t in self.tables.values():
+            for ddl in t.create():
+                self.con.execute(ddl)
+        self.new_values: dict[str, list[pa.Table]] = defaultdict(list)
+        self.dirty: dict[str, list[pa.Table]] = defaultdict(list)
         self.errors: dict[str, list[str]] = defaultdict(list)
+        for delta in deltas:
+            self.apply(delta)
+
+    def apply(self, delta: WindowDelta) -> None:
+        """Merge saved state (a delta or a snapshot) into the tables."""
+        t = self.tables.get(delta.detection_id)
+        if t is None:
+            return  # the detection is not loaded in this run; its state stays in the store
+        try:
+            self.con.register("tg_load_values", delta.values)
+            self.con.register("tg_load_cells", delta.cells)
+            self.con.execute(
+                f"INSERT OR IGNORE INTO {t.values} SELECT key, w, v FROM tg_load_values"
+            )
+            self.con.execute(t.merge_cells("tg_load_cells"))
+        except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
+            self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
+        finally:
+            self.con.unregister("tg_load_values")
+            self.con.unregister("tg_load_cells")
 
     def run(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> list[Hit]:
         """Hits of the per-event detections over ``batch``; window state is updated."""
@@ -105,7 +101,7 @@ class Engine:
             f"coalesce(({d.where}), false) AS {_q(f'{_FLAG}{i}')}" for i, d in enumerate(detections)
         )
         any_flag = " OR ".join(f"coalesce(({d.where}), false)" for d in detections)
-        sql = f"SELECT *, {flags} FROM {VIEW} WHERE {any_flag}"  # noqa: S608 - detections' own SQL
+        sql = f"SELECT *, {flags} FROM {VIEW} WHERE {any_flag}"
         try:
             matched = self.con.sql(sql).to_arrow_table()
         except Exception:
@@ -131,7 +127,7 @@ class Engine:
         return hits
 
     def _event(self, d: EventDetection, obj: str) -> list[Hit]:
-        sql = f"SELECT * FROM {VIEW} WHERE {d.where}"  # noqa: S608 - a detection's own condition
+        sql = f"SELECT * FROM {VIEW} WHERE {d.where}"
         matched = self.con.sql(sql).to_arrow_table()
         if matched.num_rows == 0:
             return []
@@ -142,81 +138,109 @@ class Engine:
         ]
 
     def _window(self, d: WindowDetection, obj: str) -> None:
-        groups = self.con.sql(self.window_sql[d.meta.id]).to_arrow_table()
-        if groups.num_rows == 0:
-            return
-        for g in groups.to_pylist():
-            keyvals = [g[f"k{i}"] for i in range(len(d.key))]
-            key = json.dumps(keyvals, default=str)
-            ident = (d.meta.id, key, int(g["w"]))
-            cell = self.cells.get(ident)
-            if cell is None:
-                cell = self.cells[ident] = WindowCell(d.meta.id, key, int(g["w"]))
-            carry = {k[2:]: v for k, v in g.items() if k.startswith("c_")}
-            rank_ms, rank_val = g["rank"].values() if isinstance(g["rank"], dict) else g["rank"]
-            if cell.merge(
-                g["vals"],
-                int(g["first_ms"]),
-                int(g["last_ms"]),
-                _jsonable(carry),
-                (int(rank_ms), str(rank_val)),
-                obj,
-                max(d.keep, d.threshold),
-            ):
-                self.dirty.add(ident)
+        t = self.tables[d.meta.id]
+        self.con.execute(t.stage(VIEW), [obj])
+        added = self.con.sql(
+            f"INSERT OR IGNORE INTO {t.values} SELECT DISTINCT key, w, v FROM {t.staged} "
+            "RETURNING key, w, v"
+        ).to_arrow_table()
+        if added.num_rows:
+            self.new_values[d.meta.id].append(added)
+        self.con.execute(t.merge_cells(f"({t.staged_cells()})"))
+        touched = self.con.sql(f"SELECT DISTINCT key, w FROM {t.staged}").to_arrow_table()
+        if touched.num_rows:
+            self.dirty[d.meta.id].append(touched)
 
-    def take_window_changes(self) -> tuple[list[WindowCell], list[Hit]]:
-        """Cells changed since the last call, and the hits of those at or over threshold.
+    def take_window_changes(self) -> tuple[list[WindowDelta], list[Hit]]:
+        """What the windows changed since the last call, and the hits of changed windows
+        at or over their threshold.  Called once per object, so that the object's
+        transaction holds both."""
+        deltas: list[WindowDelta] = []
+        hits: list[Hit] = []
+        for det_id, t in self.tables.items():
+            parts = self.dirty.pop(det_id, [])
+            new = self.new_values.pop(det_id, [])
+            if not parts:
+                continue
+            try:
+                deltas.append(self._delta(t, parts, new))
+                hits.extend(self._fired(t))
+            except Exception as exc:  # a failing detection never stops the run
+                self._error(t.detection, "window state", exc)
+            finally:
+                self.con.unregister("tg_dirty")
+        return deltas, hits
 
-        Called once per object, so the object's transaction holds both.
-        """
-        cells, hits = [], []
-        for ident in sorted(self.dirty):
-            cell = self.cells[ident]
-            d = self.windows[cell.detection_id]
-            if len(cell.values) >= d.threshold:
-                cell.fired = True
-                hits.append(self._window_hit(d, cell))
-            cells.append(cell)
-        self.dirty.clear()
-        return cells, hits
+    def _delta(self, t: WindowTables, parts: list[pa.Table], new: list[pa.Table]) -> WindowDelta:
+        dirty = pa.concat_tables(parts)
+        self.con.register("tg_dirty", dirty)
+        cells = self.con.sql(
+            f"SELECT c.* FROM {t.cells} c SEMI JOIN (SELECT DISTINCT key, w FROM tg_dirty) d "
+            "USING (key, w) ORDER BY key, w"
+        ).to_arrow_table()
+        values = (
+            pa.concat_tables(new)
+            if new
+            else self.con.sql(f"SELECT key, w, v FROM {t.values} LIMIT 0").to_arrow_table()
+        )
+        return WindowDelta(t.detection.meta.id, values, cells)
 
-    def _window_hit(self, d: WindowDetection, cell: WindowCell) -> Hit:
-        row: dict[str, Any] = dict(cell.carry)
-        first = datetime.fromtimestamp(cell.first_ms / 1000, tz=UTC)
-        last = datetime.fromtimestamp(cell.last_ms / 1000, tz=UTC)
+    def _fired(self, t: WindowTables) -> list[Hit]:
+        d = t.detection
+        rows = self.con.sql(
+            f"SELECT c.key, c.w, c.first_ms, c.last_ms, c.obj, c.carry, n.n, n.sample "
+            f"FROM (SELECT key, w, count(*) AS n, list(v ORDER BY v)[1:100] AS sample "
+            f"FROM {t.values} SEMI JOIN (SELECT DISTINCT key, w FROM tg_dirty) d USING (key, w) "
+            f"GROUP BY key, w HAVING count(*) >= {int(d.threshold)}) n "
+            f"JOIN {t.cells} c USING (key, w) ORDER BY c.key, c.w"
+        ).to_arrow_table()
+        return [self._window_hit(d, r) for r in rows.to_pylist()]
+
+    def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
+        row: dict[str, Any] = dict(cell["carry"])
+        first = datetime.fromtimestamp(cell["first_ms"] / 1000, tz=UTC)
+        last = datetime.fromtimestamp(cell["last_ms"] / 1000, tz=UTC)
         row[TIME_COLUMN[d.meta.log_type]] = first
-        sample = sorted(cell.values, key=lambda v: (str(type(v)), v))
-        row["distinct_count"] = len(cell.values)
-        hit = make_hit(d.meta, row, cell.object, {**d.extra, "distinct_count": len(cell.values)})
+        hit = make_hit(d.meta, row, cell["obj"], {**d.extra, "distinct_count": cell["n"]})
         return dataclasses.replace(
             hit,
             first_seen=first,
             last_seen=last,
-            event_key=f"{d.meta.id}|{cell.key}|{cell.window_start}",
+            event_key=f"{d.meta.id}|{cell['key']}|{cell['w']}",
             additional_info={
                 **hit.additional_info,
                 **d.extra,
-                "windowStart": datetime.fromtimestamp(cell.window_start / 1000, tz=UTC).isoformat(),
+                "windowStart": datetime.fromtimestamp(cell["w"] / 1000, tz=UTC).isoformat(),
                 "windowSeconds": int(d.window.total_seconds()),
                 "threshold": d.threshold,
-                "distinctCount": len(cell.values),
-                "distinctValues": sample[:100],
+                "distinctCount": cell["n"],
+                "distinctValues": cell["sample"],
             },
         )
 
+    def watermark(self) -> int | None:
+        """The latest event time any window has seen (epoch ms)."""
+        latest: int | None = None
+        for t in self.tables.values():
+            m = self.con.execute(f"SELECT max(last_ms) FROM {t.cells}").fetchall()
+            if m and m[0][0] is not None:
+                latest = max(latest or int(m[0][0]), int(m[0][0]))
+        return latest
+
     def prune(self, before_ms: int) -> None:
-        """Forget windows that started before ``before_ms`` (the store prunes its copy)."""
-        for ident in [i for i in self.cells if i[2] < before_ms]:
-            del self.cells[ident]
-            self.dirty.discard(ident)
+        """Forget windows that started before ``before_ms``."""
+        for t in self.tables.values():
+            self.con.execute(f"DELETE FROM {t.values} WHERE w < ?", [before_ms])
+            self.con.execute(f"DELETE FROM {t.cells} WHERE w < ?", [before_ms])
+
+    def snapshots(self) -> list[WindowDelta]:
+        """The whole state of every windowed detection, for compaction."""
+        out = []
+        for det_id, t in self.tables.items():
+            values = self.con.sql(f"SELECT key, w, v FROM {t.values} ORDER BY ALL").to_arrow_table()
+            cells = self.con.sql(f"SELECT * FROM {t.cells} ORDER BY key, w").to_arrow_table()
+            out.append(WindowDelta(det_id, values, cells, snapshot=True))
+        return out
 
     def close(self) -> None:
         self.con.close()
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        out[k] = v.isoformat() if isinstance(v, datetime) else v
-    return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from trailguard.detect.hit import Hit
-from trailguard.detect.windows import WindowCell
+from trailguard.detect.windows import WindowDelta, from_ipc, to_ipc
 from trailguard.errors import StoreError
 from trailguard.findings.model import build_finding, finding_id, iso, severity_floor, to_ms
 from trailguard.formats.base import Reject
@@ -94,13 +94,14 @@ quarantine = sa.Table(
     sa.Column("recorded_at", sa.BigInteger, nullable=False),
 )
 
-window_state = sa.Table(
-    "window_state",
+window_deltas = sa.Table(
+    "window_deltas",
     metadata,
-    sa.Column("detection_id", sa.Text, primary_key=True),
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("window_start", sa.BigInteger, primary_key=True),
-    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("detection_id", sa.Text, nullable=False, index=True),
+    sa.Column("snapshot", sa.Boolean, nullable=False),
+    sa.Column("window_values", sa.LargeBinary, nullable=False),
+    sa.Column("cells", sa.LargeBinary, nullable=False),
 )
 
 
@@ -133,6 +134,7 @@ class _Tally:
 class CommitResult:
     new: list[str]
     updated: list[str]
+    delta_ids: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,27 +238,14 @@ class Store:
         rejected: int,
         rejects: Iterable[Reject],
         hits: Iterable[Hit],
-        cells: Iterable[WindowCell],
+        deltas: Iterable[WindowDelta] = (),
         now_ms: int,
     ) -> CommitResult:
         """Write one object's results and checkpoint atomically."""
         try:
             with self.engine.begin() as conn:
                 result = self._write_hits(conn, list(hits), now_ms)
-                self._upsert(
-                    conn,
-                    window_state,
-                    [
-                        {
-                            "detection_id": c.detection_id,
-                            "key": c.key,
-                            "window_start": c.window_start,
-                            "state": c.dump(),
-                        }
-                        for c in cells
-                    ],
-                    ("detection_id", "key", "window_start"),
-                )
+                delta_ids = self._write_deltas(conn, deltas)
                 conn.execute(quarantine.delete().where(quarantine.c.object == name))
                 q = [
                     {
@@ -288,7 +277,7 @@ class Store:
                 )
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot commit {name}: {exc}") from exc
-        return result
+        return replace(result, delta_ids=delta_ids)
 
     def _write_hits(self, conn: Connection, hits: list[Hit], now_ms: int) -> CommitResult:
         if not hits:
@@ -445,24 +434,57 @@ class Store:
 
     # --- window state -----------------------------------------------------------------
 
-    def load_windows(self, detection_ids: Sequence[str]) -> Iterator[WindowCell]:
-        if not detection_ids:
-            return
-        with self.engine.connect() as conn:
-            for r in conn.execute(
-                sa.select(window_state).where(window_state.c.detection_id.in_(detection_ids))
-            ):
-                yield WindowCell.load(r.detection_id, r.key, r.window_start, r.state)
-
-    def prune_windows(self, detection_id: str, before_window: int) -> int:
-        with self.engine.begin() as conn:
+    @staticmethod
+    def _write_deltas(conn: Connection, deltas: Iterable[WindowDelta]) -> list[int]:
+        ids = []
+        for d in deltas:
+            if d.empty and not d.snapshot:
+                continue
             res = conn.execute(
-                window_state.delete().where(
-                    (window_state.c.detection_id == detection_id)
-                    & (window_state.c.window_start < before_window)
+                window_deltas.insert().values(
+                    detection_id=d.detection_id,
+                    snapshot=d.snapshot,
+                    window_values=to_ipc(d.values),
+                    cells=to_ipc(d.cells),
                 )
             )
-        return int(res.rowcount or 0)
+            key = res.inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
+        return ids
+
+    def load_windows(self, detection_ids: Sequence[str]) -> tuple[list[WindowDelta], list[int]]:
+        """Saved window state of these detections, oldest first, and the rows it came from."""
+        if not detection_ids:
+            return [], []
+        wd = window_deltas.c
+        out, ids = [], []
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                sa.select(wd.id, wd.detection_id, wd.snapshot, wd.window_values, wd.cells)
+                .where(wd.detection_id.in_(list(detection_ids)))
+                .order_by(wd.id)
+            ):
+                ids.append(int(r[0]))
+                out.append(WindowDelta(r[1], from_ipc(r[3]), from_ipc(r[4]), bool(r[2])))
+        return out, ids
+
+    def compact_windows(self, snapshots: Iterable[WindowDelta], replaces: Sequence[int]) -> None:
+        """Swap the delta rows ``replaces`` for ``snapshots`` (which include them) atomically.
+
+        Rows written meanwhile by another process are not in ``replaces`` and stay.
+        """
+        try:
+            with self.engine.begin() as conn:
+                for chunk in _chunks([str(i) for i in replaces]):
+                    conn.execute(
+                        window_deltas.delete().where(
+                            window_deltas.c.id.in_([int(i) for i in chunk])
+                        )
+                    )
+                self._write_deltas(conn, snapshots)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot compact window state: {exc}") from exc
 
     # --- reading findings -------------------------------------------------------------
 
