@@ -7,10 +7,15 @@ resuming after a crash) neither loses nor double-counts anything.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pyarrow as pa
 
 from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.engine import Engine
@@ -18,7 +23,7 @@ from trailguard.detect.hit import Hit
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
-from trailguard.formats import ReadOptions, Reject, read_object
+from trailguard.formats import ObjectReading, ReadOptions, Reject, read_object
 from trailguard.sources.base import Source, SourceObject
 
 
@@ -75,6 +80,74 @@ class ScanSummary:
 
 
 Progress = Callable[[ScanSummary], None]
+#: batches read ahead (on another thread) while the detections run: decompression,
+#: CSV parsing and DuckDB release the GIL, so reading and detecting overlap
+PREFETCH_BATCHES: Final = 4
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_START: Final = _Marker("start of object")
+_END: Final = _Marker("end of object")
+_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | _Marker"] | str
+
+
+class _Prefetch:
+    """Runs an iterator on a daemon thread, ``depth`` items ahead, in order.
+
+    An exception in the iterator is raised where the consumer reads it; closing
+    stops the producer at its next item.
+    """
+
+    def __init__(self, items: Iterator[_Item], depth: int) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(items,), name="trailguard-read", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, items: Iterator[_Item]) -> None:
+        try:
+            for item in items:
+                if not self._put(("item", item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            self._put(("error", exc))
+            return
+        self._put(("end", None))
+
+    def __iter__(self) -> Iterator[_Item]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+#: saved window deltas beyond which a scan compacts them into one snapshot at its end
+COMPACT_AFTER_DELTAS: Final = 64
 
 
 def _reason_class(reason: str) -> str:
@@ -107,17 +180,36 @@ class Scanner:
         self.committed = store.checkpoint_versions()
 
     def scan(self, sources: Iterable[Source]) -> ScanSummary:
+        """Read every object of ``sources``; commit each with its findings."""
         summary = ScanSummary()
         started = time.perf_counter()
+        reader = _Prefetch(self._produce(sources), depth=PREFETCH_BATCHES)
         try:
-            for source in sources:
-                try:
-                    for obj in source.objects():
-                        self._object(obj, summary)
-                except SourceError as exc:
-                    summary.source_errors.append(str(exc))
+            hits: list[Hit] = []
+            for item in reader:
+                if isinstance(item, str):
+                    summary.source_errors.append(item)
+                    continue
+                obj, reading, batch = item
+                if batch is _START:
+                    summary.seen_objects.append(obj.name)
+                if reading is None:  # already committed with this version
+                    done = self.committed[obj.name]
+                    summary.skipped += 1
+                    summary.previously_rejected += done[1]
+                elif batch is _START:
+                    hits = []
+                elif batch is _END:
+                    self._commit(obj, reading, hits, summary)
+                elif not isinstance(batch, _Marker):
+                    assert reading.log_type is not None
+                    summary.events[reading.log_type] += batch.num_rows
+                    hits.extend(self.engine.run(reading.log_type, batch, obj.name))
+                    if self.on_progress:
+                        self.on_progress(summary)
             self._prune()
         finally:
+            reader.close()
             self.engine.close()
         summary.detection_errors = {k: v[:20] for k, v in self.engine.errors.items()}
         summary.seconds = time.perf_counter() - started
@@ -125,22 +217,26 @@ class Scanner:
             self.on_progress(summary)
         return summary
 
-    def _object(self, obj: SourceObject, summary: ScanSummary) -> None:
-        summary.seen_objects.append(obj.name)
-        done = self.committed.get(obj.name)
-        if done is not None and done[0] == obj.version:
-            summary.skipped += 1
-            summary.previously_rejected += done[1]
-            return
-        reading = read_object(obj, self.options)
-        hits: list[Hit] = []
-        for batch in reading.batches():
-            log_type = reading.log_type
-            assert log_type is not None
-            summary.events[log_type] += batch.num_rows
-            hits.extend(self.engine.run(log_type, batch, obj.name))
-            if self.on_progress:
-                self.on_progress(summary)
+    def _produce(self, sources: Iterable[Source]) -> Iterator[_Item]:
+        """Objects, their batches and markers, in order (run on the prefetch thread)."""
+        for source in sources:
+            try:
+                for obj in source.objects():
+                    done = self.committed.get(obj.name)
+                    if done is not None and done[0] == obj.version:
+                        yield obj, None, _START
+                        continue
+                    reading = read_object(obj, self.options)
+                    yield obj, reading, _START
+                    for batch in reading.batches():
+                        yield obj, reading, batch
+                    yield obj, reading, _END
+            except SourceError as exc:
+                yield str(exc)
+
+    def _commit(
+        self, obj: SourceObject, reading: ObjectReading, hits: list[Hit], summary: ScanSummary
+    ) -> None:
         deltas, window_hits = self.engine.take_window_changes()
         hits.extend(window_hits)
         ctx = reading.ctx
@@ -187,4 +283,7 @@ class Scanner:
         watermark = self.engine.watermark()
         if watermark is not None:
             self.engine.prune(watermark - self.retention_ms)
-        self.store.compact_windows(self.engine.snapshots(), self.delta_ids)
+        # rewriting the whole state costs as much as the deltas it replaces: only when
+        # there are enough of them to slow the next load down
+        if len(self.delta_ids) > COMPACT_AFTER_DELTAS:
+            self.store.compact_windows(self.engine.snapshots(), self.delta_ids)

@@ -19,11 +19,13 @@ import pyarrow as pa
 
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
-from trailguard.detect.windows import WindowDelta, WindowTables
+from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables
 from trailguard.formats.schema import TIME_COLUMN, LogType
 
 VIEW = "events"
 _FLAG = "__trailguard_match_"
+#: staged rows of a windowed detection folded into its state at once
+FOLD_ROWS = 1_000_000
 
 
 def _q(name: str) -> str:
@@ -43,8 +45,9 @@ class Engine:
         for t in self.tables.values():
             for ddl in t.create():
                 self.con.execute(ddl)
-        self.new_values: dict[str, list[pa.Table]] = defaultdict(list)
-        self.dirty: dict[str, list[pa.Table]] = defaultdict(list)
+        self.touched: set[str] = set()
+        self.staged_rows: dict[str, int] = defaultdict(int)
+        self.compacted: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
         for delta in deltas:
             self.apply(delta)
@@ -57,10 +60,11 @@ class Engine:
         try:
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
+            self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v FROM tg_load_values")
             self.con.execute(
-                f"INSERT OR IGNORE INTO {t.values} SELECT key, w, v FROM tg_load_values"
+                f"INSERT INTO {t.cells} SELECT key, w, first_ms, last_ms, rank, obj, carry "
+                "FROM tg_load_cells"
             )
-            self.con.execute(t.merge_cells("tg_load_cells"))
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
         finally:
@@ -139,17 +143,17 @@ class Engine:
 
     def _window(self, d: WindowDetection, obj: str) -> None:
         t = self.tables[d.meta.id]
-        self.con.execute(t.stage(VIEW), [obj])
-        added = self.con.sql(
-            f"INSERT OR IGNORE INTO {t.values} SELECT DISTINCT key, w, v FROM {t.staged} "
-            "RETURNING key, w, v"
-        ).to_arrow_table()
-        if added.num_rows:
-            self.new_values[d.meta.id].append(added)
-        self.con.execute(t.merge_cells(f"({t.staged_cells()})"))
-        touched = self.con.sql(f"SELECT DISTINCT key, w FROM {t.staged}").to_arrow_table()
-        if touched.num_rows:
-            self.dirty[d.meta.id].append(touched)
+        added = self.con.execute(t.stage(VIEW), [obj]).fetchall()[0][0]
+        self.touched.add(d.meta.id)
+        self.staged_rows[d.meta.id] += int(added)
+        # fold in large steps (each statement has a fixed cost), but bounded in memory
+        if self.staged_rows[d.meta.id] >= FOLD_ROWS:
+            self._fold(t)
+
+    def _fold(self, t: WindowTables) -> None:
+        for sql in t.fold():
+            self.con.execute(sql)
+        self.staged_rows[t.detection.meta.id] = 0
 
     def take_window_changes(self) -> tuple[list[WindowDelta], list[Hit]]:
         """What the windows changed since the last call, and the hits of changed windows
@@ -157,47 +161,57 @@ class Engine:
         transaction holds both."""
         deltas: list[WindowDelta] = []
         hits: list[Hit] = []
-        for det_id, t in self.tables.items():
-            parts = self.dirty.pop(det_id, [])
-            new = self.new_values.pop(det_id, [])
-            if not parts:
-                continue
+        for det_id in sorted(self.touched):
+            t = self.tables[det_id]
             try:
-                deltas.append(self._delta(t, parts, new))
+                self._fold(t)
+                delta = WindowDelta(
+                    det_id,
+                    self.con.sql(f"SELECT * FROM {t.obj_values}").to_arrow_table(),
+                    self.con.sql(f"SELECT * FROM {t.obj_cells}").to_arrow_table(),
+                )
+                self.con.execute(f"INSERT INTO {t.values} SELECT * FROM {t.obj_values}")
+                self.con.execute(f"INSERT INTO {t.cells} SELECT * FROM {t.obj_cells}")
+                deltas.append(delta)
                 hits.extend(self._fired(t))
+                self._maybe_compact(t)
             except Exception as exc:  # a failing detection never stops the run
                 self._error(t.detection, "window state", exc)
             finally:
-                self.con.unregister("tg_dirty")
+                self.con.execute(f"DELETE FROM {t.staged}")
+                self.staged_rows[det_id] = 0
+                self.con.execute(f"DELETE FROM {t.obj_values}")
+                self.con.execute(f"DELETE FROM {t.obj_cells}")
+        self.touched.clear()
         return deltas, hits
-
-    def _delta(self, t: WindowTables, parts: list[pa.Table], new: list[pa.Table]) -> WindowDelta:
-        dirty = pa.concat_tables(parts)
-        self.con.register("tg_dirty", dirty)
-        cells = self.con.sql(
-            f"SELECT c.* FROM {t.cells} c SEMI JOIN (SELECT DISTINCT key, w FROM tg_dirty) d "
-            "USING (key, w) ORDER BY key, w"
-        ).to_arrow_table()
-        values = (
-            pa.concat_tables(new)
-            if new
-            else self.con.sql(f"SELECT key, w, v FROM {t.values} LIMIT 0").to_arrow_table()
-        )
-        return WindowDelta(t.detection.meta.id, values, cells)
 
     def _fired(self, t: WindowTables) -> list[Hit]:
         d = t.detection
         rows = self.con.sql(
-            f"SELECT c.key, c.w, c.first_ms, c.last_ms, c.obj, c.carry, n.n, n.sample "
-            f"FROM (SELECT key, w, count(*) AS n, list(v ORDER BY v)[1:100] AS sample "
-            f"FROM {t.values} SEMI JOIN (SELECT DISTINCT key, w FROM tg_dirty) d USING (key, w) "
-            f"GROUP BY key, w HAVING count(*) >= {int(d.threshold)}) n "
-            f"JOIN {t.cells} c USING (key, w) ORDER BY c.key, c.w"
+            f"WITH n AS (SELECT key, w, count(DISTINCT v) AS n, "
+            f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
+            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.obj_cells}) o USING (key, w) "
+            f"GROUP BY key, w HAVING count(DISTINCT v) >= {int(d.threshold)}) "
+            f"SELECT c.*, n.n, n.sample FROM "
+            f"({t.merged_cells(f'{t.cells} SEMI JOIN n USING (key, w)')}) c "
+            f"JOIN n USING (key, w) ORDER BY c.key, c.w"
         ).to_arrow_table()
         return [self._window_hit(d, r) for r in rows.to_pylist()]
 
+    def _maybe_compact(self, t: WindowTables) -> None:
+        rows = self.con.execute(f"SELECT count(*) FROM {t.values}").fetchall()[0][0]
+        if rows > 2 * self.compacted.get(t.detection.meta.id, 0) + 100_000:
+            self._compact(t)
+
+    def _compact(self, t: WindowTables) -> None:
+        for sql in t.compact():
+            self.con.execute(sql)
+        rows = self.con.execute(f"SELECT count(*) FROM {t.values}").fetchall()[0][0]
+        self.compacted[t.detection.meta.id] = int(rows)
+
     def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
         row: dict[str, Any] = dict(cell["carry"])
+        row.update(zip(d.key, str(cell["key"]).split(KEY_SEP), strict=True))
         first = datetime.fromtimestamp(cell["first_ms"] / 1000, tz=UTC)
         last = datetime.fromtimestamp(cell["last_ms"] / 1000, tz=UTC)
         row[TIME_COLUMN[d.meta.log_type]] = first
@@ -234,10 +248,11 @@ class Engine:
             self.con.execute(f"DELETE FROM {t.cells} WHERE w < ?", [before_ms])
 
     def snapshots(self) -> list[WindowDelta]:
-        """The whole state of every windowed detection, for compaction."""
+        """The whole (compacted) state of every windowed detection."""
         out = []
         for det_id, t in self.tables.items():
-            values = self.con.sql(f"SELECT key, w, v FROM {t.values} ORDER BY ALL").to_arrow_table()
+            self._compact(t)
+            values = self.con.sql(f"SELECT * FROM {t.values} ORDER BY ALL").to_arrow_table()
             cells = self.con.sql(f"SELECT * FROM {t.cells} ORDER BY key, w").to_arrow_table()
             out.append(WindowDelta(det_id, values, cells, snapshot=True))
         return out

@@ -11,10 +11,11 @@ two tables in its in-process DuckDB:
 Every merge is a set union, a min, a max or an arg-min, so the state - and the
 hits it raises - do not depend on batch size or the order rows arrive in.
 
-What an object changed leaves the engine as a :class:`WindowDelta`: the new
-values and the changed cells, as Arrow tables, which the store writes in that
-object's transaction (one row, Arrow IPC).  Loading a store replays its deltas;
-at the end of a scan the state is compacted into one snapshot.
+What an object changed leaves the engine as a :class:`WindowDelta`: its
+distinct values and its cell aggregates, as Arrow tables, which the store writes
+in that object's transaction (one row, Arrow IPC).  Deltas may overlap - merging
+is idempotent - so loading a store simply replays them; at the end of a scan
+the state is compacted into one snapshot.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ class WindowDelta:
         return bool(self.values.num_rows == 0 and self.cells.num_rows == 0)
 
 
+_IPC_OPTIONS: Final = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
 def to_ipc(table: pa.Table) -> bytes:
+    table = table.combine_chunks()
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
         writer.write_table(table)
     return bytes(sink.getvalue().to_pybytes())
 
@@ -61,7 +66,13 @@ def from_ipc(data: bytes) -> pa.Table:
 
 @dataclass(frozen=True, slots=True)
 class WindowTables:
-    """The SQL of one windowed detection's state; names and types come from metadata."""
+    """The SQL of one windowed detection's state; names and types come from metadata.
+
+    State is append-only - ``values`` and ``cells`` logs, no indexes, so a batch
+    costs one append each - and compacted (deduplicated, merged) when the logs
+    have grown to twice their compacted size.  ``obj_values`` and ``obj_cells``
+    collect what the current object adds: its delta.
+    """
 
     detection: WindowDetection
     n: int
@@ -75,21 +86,22 @@ class WindowTables:
         return f"tg_window_cells_{self.n}"
 
     @property
+    def obj_values(self) -> str:
+        return f"tg_window_obj_values_{self.n}"
+
+    @property
+    def obj_cells(self) -> str:
+        return f"tg_window_obj_cells_{self.n}"
+
+    @property
     def staged(self) -> str:
         return f"tg_window_batch_{self.n}"
 
     @property
-    def new_values(self) -> str:
-        return f"tg_window_new_{self.n}"
-
-    @property
-    def dirty(self) -> str:
-        return f"tg_window_dirty_{self.n}"
-
-    @property
     def carry_columns(self) -> tuple[str, ...]:
+        """Carried per cell: the detection's own list and ``_pos`` (key columns are in the key)."""
         d = self.detection
-        return tuple(dict.fromkeys((*d.key, *d.carry, POS)))
+        return tuple(c for c in dict.fromkeys((*d.carry, POS)) if c not in d.key)
 
     def create(self) -> list[str]:
         """DDL for the state tables (types taken from the log type's schema)."""
@@ -99,56 +111,72 @@ class WindowTables:
         carry = ", ".join(
             f"{quote(c)} {_duck_type(schema.field(c).type)}" for c in self.carry_columns
         )
+        values = f"(key VARCHAR, w BIGINT, v {vtype})"
+        cells = (
+            "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, "
+            f"rank BIGINT, obj VARCHAR, carry STRUCT({carry}))"
+        )
+        staged = (
+            f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, obj VARCHAR, "
+            f"carry STRUCT({carry}))"
+        )
         return [
-            f"CREATE TABLE {self.values} (key VARCHAR, w BIGINT, v {vtype}, "
-            "PRIMARY KEY (key, w, v))",
-            f"CREATE TABLE {self.new_values} (key VARCHAR, w BIGINT, v {vtype})",
-            f"CREATE TABLE {self.cells} (key VARCHAR, w BIGINT, first_ms BIGINT, "
-            f"last_ms BIGINT, rank STRUCT(t BIGINT, v VARCHAR), obj VARCHAR, "
-            f"carry STRUCT({carry}), PRIMARY KEY (key, w))",
-            f"CREATE TABLE {self.dirty} (key VARCHAR, w BIGINT)",
+            f"CREATE TABLE {self.staged} {staged}",
+            f"CREATE TABLE {self.values} {values}",
+            f"CREATE TABLE {self.obj_values} {values}",
+            f"CREATE TABLE {self.cells} {cells}",
+            f"CREATE TABLE {self.obj_cells} {cells}",
         ]
 
     def stage(self, view: str) -> str:
-        """The batch's matching rows, with key, window, value and rank (``$1``: object)."""
+        """Append the batch's matching rows, with key, window, value and rank (``$1``: object).
+
+        ``rank`` orders rows by event time, then by value, in one BIGINT (cheap to
+        aggregate): milliseconds times 2**20 plus the value when it is an integer
+        below 2**20 (ports, protocols), else 20 bits of the value's hash.
+        """
         d = self.detection
         ts = quote(TIME_COLUMN[d.meta.log_type])
         width = int(d.window.total_seconds() * 1000)
         key = " || chr(31) || ".join(f"coalesce(CAST({quote(k)} AS VARCHAR), '')" for k in d.key)
         v = quote(d.distinct)
+        vtype = SCHEMAS[d.meta.log_type].field(d.distinct).type
+        if pa.types.is_integer(vtype):
+            tie = f"CASE WHEN {v} >= 0 AND {v} < 1048576 THEN {v} ELSE hash({v}) % 1048576 END"
+        else:
+            tie = f"hash({v}) % 1048576"
         carry = ", ".join(f"{quote(c)} := {quote(c)}" for c in self.carry_columns)
         return (
-            f"CREATE OR REPLACE TEMP TABLE {self.staged} AS SELECT {key} AS key, "
+            f"INSERT INTO {self.staged} SELECT {key} AS key, "
             f"(epoch_ms({ts}) // {width}) * {width} AS w, {v} AS v, epoch_ms({ts}) AS t, "
-            f"struct_pack(t := epoch_ms({ts}), v := CAST({v} AS VARCHAR)) AS rank, "
+            f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, "
             f"CAST($1 AS VARCHAR) AS obj, struct_pack({carry}) AS carry "
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
         )
 
-    def add_values(self, source: str) -> str:
+    def fold(self) -> list[str]:
+        """Fold the staged rows into the object's delta, and empty the stage."""
+        return [
+            f"INSERT INTO {self.obj_values} SELECT DISTINCT key, w, v FROM {self.staged}",
+            f"INSERT INTO {self.obj_cells} SELECT key, w, min(t), max(t), min(rank), "
+            f"arg_min(obj, rank), arg_min(carry, rank) FROM {self.staged} GROUP BY key, w",
+            f"DELETE FROM {self.staged}",
+        ]
+
+    def merged_cells(self, source: str) -> str:
+        """Cell rows of ``source`` merged per (key, window)."""
         return (
-            f"INSERT INTO {self.new_values} SELECT * FROM (INSERT OR IGNORE INTO {self.values} "
-            f"SELECT DISTINCT key, w, v FROM {source} RETURNING key, w, v)"
+            f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
+            f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(carry, rank) AS carry "
+            f"FROM {source} GROUP BY key, w"
         )
 
-    def merge_cells(self, source: str) -> str:
-        """Fold per-(key, window) aggregates of ``source`` rows into the cells."""
-        return (
-            f"INSERT INTO {self.cells} SELECT key, w, min(first_ms), max(last_ms), "
-            f"min(rank), arg_min(obj, rank), arg_min(carry, rank) FROM {source} "
-            f"GROUP BY key, w ON CONFLICT (key, w) DO UPDATE SET "
-            f"first_ms = least({self.cells}.first_ms, EXCLUDED.first_ms), "
-            f"last_ms = greatest({self.cells}.last_ms, EXCLUDED.last_ms), "
-            f"obj = CASE WHEN EXCLUDED.rank < {self.cells}.rank "
-            f"THEN EXCLUDED.obj ELSE {self.cells}.obj END, "
-            f"carry = CASE WHEN EXCLUDED.rank < {self.cells}.rank "
-            f"THEN EXCLUDED.carry ELSE {self.cells}.carry END, "
-            f"rank = least({self.cells}.rank, EXCLUDED.rank)"
-        )
-
-    def staged_cells(self) -> str:
-        """The staged batch as cell rows (so batches and deltas merge the same way)."""
-        return f"SELECT key, w, t AS first_ms, t AS last_ms, rank, obj, carry FROM {self.staged}"
+    def compact(self) -> list[str]:
+        return [
+            f"CREATE OR REPLACE TABLE {self.values} AS "
+            f"SELECT DISTINCT key, w, v FROM {self.values}",
+            f"CREATE OR REPLACE TABLE {self.cells} AS {self.merged_cells(self.cells)}",
+        ]
 
 
 def _duck_type(t: pa.DataType) -> str:

@@ -41,17 +41,7 @@ DETECTION = WindowDetection(
     distinct="dstport",
     threshold=25,
     window=timedelta(minutes=10),
-    carry=(
-        "account_id",
-        "region",
-        "instance_id",
-        "vpc_id",
-        "subnet_id",
-        "srcport",
-        "dstport",
-        "protocol",
-        "action",
-        "flow_direction",
-    ),
+    # the hit's details besides the key; kept per (key, window), so kept short
+    carry=("account_id", "region", "instance_id", "vpc_id", "protocol", "action"),
     extra={"window_minutes": 10},
 )
