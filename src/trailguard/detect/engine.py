@@ -20,7 +20,7 @@ import pyarrow as pa
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
 from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables
-from trailguard.formats.schema import TIME_COLUMN, LogType
+from trailguard.formats.schema import POS, TIME_COLUMN, LogType
 
 VIEW = "events"
 _FLAG = "__trailguard_match_"
@@ -36,7 +36,7 @@ class Engine:
     """Holds the detections, a DuckDB connection and the window state of one scan."""
 
     def __init__(self, detections: Sequence[Detection], deltas: Iterable[WindowDelta] = ()) -> None:
-        self.con = duckdb.connect(config={"threads": 2})
+        self.con = duckdb.connect(config={"threads": 1})
         self.by_type: dict[LogType, list[Detection]] = defaultdict(list)
         for d in detections:
             self.by_type[d.meta.log_type].append(d)
@@ -47,6 +47,7 @@ class Engine:
                 self.con.execute(ddl)
         self.touched: set[str] = set()
         self.staged_rows: dict[str, int] = defaultdict(int)
+        self.current_object = ""
         self.compacted: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
         for delta in deltas:
@@ -61,10 +62,7 @@ class Engine:
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
             self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v FROM tg_load_values")
-            self.con.execute(
-                f"INSERT INTO {t.cells} SELECT key, w, first_ms, last_ms, rank, obj, carry "
-                "FROM tg_load_cells"
-            )
+            self.con.execute(f"INSERT INTO {t.cells} SELECT * FROM tg_load_cells")
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
         finally:
@@ -143,7 +141,8 @@ class Engine:
 
     def _window(self, d: WindowDetection, obj: str) -> None:
         t = self.tables[d.meta.id]
-        added = self.con.execute(t.stage(VIEW), [obj]).fetchall()[0][0]
+        added = self.con.execute(t.stage(VIEW)).fetchall()[0][0]
+        self.current_object = obj
         self.touched.add(d.meta.id)
         self.staged_rows[d.meta.id] += int(added)
         # fold in large steps (each statement has a fixed cost), but bounded in memory
@@ -152,7 +151,7 @@ class Engine:
 
     def _fold(self, t: WindowTables) -> None:
         for sql in t.fold():
-            self.con.execute(sql)
+            self.con.execute(sql, [self.current_object] if "$1" in sql else None)
         self.staged_rows[t.detection.meta.id] = 0
 
     def take_window_changes(self) -> tuple[list[WindowDelta], list[Hit]]:
@@ -210,7 +209,8 @@ class Engine:
         self.compacted[t.detection.meta.id] = int(rows)
 
     def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
-        row: dict[str, Any] = dict(cell["carry"])
+        row: dict[str, Any] = {k[2:]: v for k, v in cell.items() if k.startswith("c_")}
+        row[POS] = cell["pos"]
         row.update(zip(d.key, str(cell["key"]).split(KEY_SEP), strict=True))
         first = datetime.fromtimestamp(cell["first_ms"] / 1000, tz=UTC)
         last = datetime.fromtimestamp(cell["last_ms"] / 1000, tz=UTC)

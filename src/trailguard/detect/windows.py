@@ -99,27 +99,29 @@ class WindowTables:
 
     @property
     def carry_columns(self) -> tuple[str, ...]:
-        """Carried per cell: the detection's own list and ``_pos`` (key columns are in the key)."""
+        """Attributes kept per cell (key columns are in the key itself)."""
         d = self.detection
-        return tuple(c for c in dict.fromkeys((*d.carry, POS)) if c not in d.key)
+        return tuple(c for c in dict.fromkeys(d.carry) if c not in d.key and c != POS)
+
+    def _carry(self, template: str) -> str:
+        return "".join(
+            ", " + template.format(q=quote(c), c=quote("c_" + c)) for c in self.carry_columns
+        )
 
     def create(self) -> list[str]:
         """DDL for the state tables (types taken from the log type's schema)."""
         d = self.detection
         schema = SCHEMAS[d.meta.log_type]
         vtype = _duck_type(schema.field(d.distinct).type)
-        carry = ", ".join(
-            f"{quote(c)} {_duck_type(schema.field(c).type)}" for c in self.carry_columns
+        carry = "".join(
+            f", {quote('c_' + c)} {_duck_type(schema.field(c).type)}" for c in self.carry_columns
         )
         values = f"(key VARCHAR, w BIGINT, v {vtype})"
         cells = (
-            "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, "
-            f"rank BIGINT, obj VARCHAR, carry STRUCT({carry}))"
+            "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, rank BIGINT, "
+            f"obj VARCHAR, pos BIGINT{carry})"
         )
-        staged = (
-            f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, obj VARCHAR, "
-            f"carry STRUCT({carry}))"
-        )
+        staged = f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, pos BIGINT{carry})"
         return [
             f"CREATE TABLE {self.staged} {staged}",
             f"CREATE TABLE {self.values} {values}",
@@ -129,7 +131,7 @@ class WindowTables:
         ]
 
     def stage(self, view: str) -> str:
-        """Append the batch's matching rows, with key, window, value and rank (``$1``: object).
+        """Append the batch's matching rows, with key, window, value and rank.
 
         ``rank`` orders rows by event time, then by value, in one BIGINT (cheap to
         aggregate): milliseconds times 2**20 plus the value when it is an integer
@@ -145,21 +147,23 @@ class WindowTables:
             tie = f"CASE WHEN {v} >= 0 AND {v} < 1048576 THEN {v} ELSE hash({v}) % 1048576 END"
         else:
             tie = f"hash({v}) % 1048576"
-        carry = ", ".join(f"{quote(c)} := {quote(c)}" for c in self.carry_columns)
         return (
             f"INSERT INTO {self.staged} SELECT {key} AS key, "
             f"(epoch_ms({ts}) // {width}) * {width} AS w, {v} AS v, epoch_ms({ts}) AS t, "
-            f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, "
-            f"CAST($1 AS VARCHAR) AS obj, struct_pack({carry}) AS carry "
+            f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, {quote(POS)}"
+            f"{self._carry('{q}')} "
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
         )
 
     def fold(self) -> list[str]:
-        """Fold the staged rows into the object's delta, and empty the stage."""
+        """Fold the staged rows into the object's delta (``$1``: the object), and empty
+        the stage.  Carried attributes are per key in practice (an interface's account,
+        VPC, instance); ``min`` keeps them deterministic when they are not."""
         return [
             f"INSERT INTO {self.obj_values} SELECT DISTINCT key, w, v FROM {self.staged}",
             f"INSERT INTO {self.obj_cells} SELECT key, w, min(t), max(t), min(rank), "
-            f"arg_min(obj, rank), arg_min(carry, rank) FROM {self.staged} GROUP BY key, w",
+            f"CAST($1 AS VARCHAR), arg_min(pos, rank){self._carry('min({c})')} "
+            f"FROM {self.staged} GROUP BY key, w",
             f"DELETE FROM {self.staged}",
         ]
 
@@ -167,8 +171,8 @@ class WindowTables:
         """Cell rows of ``source`` merged per (key, window)."""
         return (
             f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
-            f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(carry, rank) AS carry "
-            f"FROM {source} GROUP BY key, w"
+            f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(pos, rank) AS pos"
+            f"{self._carry('min({c}) AS {c}')} FROM {source} GROUP BY key, w"
         )
 
     def compact(self) -> list[str]:
