@@ -178,3 +178,39 @@ def test_window_state_survives_across_runs(tmp_path: Path) -> None:
     scans = [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
     assert len(scans) == 1
     assert scans[0]["service"]["additionalInfo"]["value"]["distinctCount"] == len(lines)
+
+
+def test_reader_processes_give_the_same_findings(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trailguard.scan
+
+    submitted: list[str] = []
+
+    class CountingPool(trailguard.scan.ReaderPool):
+        def submit(self, obj: SourceObject) -> None:
+            submitted.append(Path(obj.name).name)
+            super().submit(obj)
+
+    monkeypatch.setattr(trailguard.scan, "ReaderPool", CountingPool)
+    whole = gzip.compress(b'{"Records": []}' * 1000)
+    (data / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
+    (data / "bad-record.json").write_text(
+        '{"Records": [{"eventTime": "2026-11-02T10:00:00Z", "eventName": 5}]}'
+    )
+    one = Store.open(tmp_path / "one.db")
+    s1 = Scanner(one, DETECTIONS).scan([LocalSource(data)])
+    two = Store.open(tmp_path / "two.db")
+    s2 = Scanner(two, DETECTIONS, workers=2).scan([LocalSource(data)])
+    assert comparable(one) == comparable(two)
+    assert s1.events == s2.events and s1.rejected == s2.rejected == 2
+    assert [(r.object, r.position) for r in s1.failed_objects] == [
+        (r.object, r.position) for r in s2.failed_objects
+    ]
+    assert [(q.object, q.position, q.reason) for q in one.quarantined()] == [
+        (q.object, q.position, q.reason) for q in two.quarantined()
+    ]
+    # JSON logs went to the reader processes; flow logs (and unreadable objects) did not
+    assert "bad-record.json" in submitted
+    assert any(n.endswith(".jsonl.gz") for n in submitted)
+    assert not any(n.endswith(".log.gz") for n in submitted)

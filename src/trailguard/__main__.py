@@ -2,4 +2,5 @@
 
 from trailguard.cli import app
 
-app()
+if __name__ == "__main__":  # reader processes import this module too
+    app()

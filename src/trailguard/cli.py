@@ -14,6 +14,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -93,6 +94,10 @@ def _load_detections(rules: list[str], builtin: bool = True) -> list[Detection]:
     for p in problems:
         err.print(f"[yellow]rule skipped:[/yellow] {p}", markup=True, highlight=False)
     return detections
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
 
 
 def _check_severity(value: str | None) -> str | None:
@@ -234,6 +239,10 @@ def scan(
         Optional[int],  # noqa: UP045
         typer.Option("--max-decompressed-bytes", min=1, help="Decompression-bomb limit."),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--workers", min=0, help="Reader processes (0: none; default: one per CPU)."),
+    ] = None,
     output_format: Annotated[
         str,
         typer.Option(
@@ -258,7 +267,15 @@ def scan(
         interactive = sys.stderr.isatty() and sys.stdout.isatty() and output_format == "text"
         update, progress = _progress_reporter(interactive)
         retention = int(settings.get("window_retention_hours", None, cfg)) * 3600 * 1000
-        scanner = Scanner(store, detections, options, retention_ms=retention, on_progress=update)
+        n_workers = settings.get("workers", workers, cfg)
+        scanner = Scanner(
+            store,
+            detections,
+            options,
+            retention_ms=retention,
+            on_progress=update,
+            workers=default_workers() if n_workers is None else int(n_workers),
+        )
         if progress is not None:
             with progress:
                 summary = scanner.scan(sources)

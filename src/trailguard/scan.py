@@ -23,7 +23,8 @@ from trailguard.detect.hit import Hit
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
-from trailguard.formats import ObjectReading, ReadOptions, Reject, read_object
+from trailguard.formats import ObjectReading, ReadOptions, Reject, peek_kind, read_object
+from trailguard.formats.parallel import ReaderPool, RemoteReading, picklable
 from trailguard.sources.base import Source, SourceObject
 
 
@@ -95,7 +96,9 @@ class _Marker:
 
 _START: Final = _Marker("start of object")
 _END: Final = _Marker("end of object")
-_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | _Marker"] | str
+_Item = (
+    tuple[SourceObject, "ObjectReading | RemoteReading | None", "pa.RecordBatch | _Marker"] | str
+)
 
 
 class _Prefetch:
@@ -148,6 +151,8 @@ class _Prefetch:
 
 #: saved window deltas beyond which a scan compacts them into one snapshot at its end
 COMPACT_AFTER_DELTAS: Final = 64
+#: kinds of object read by worker processes when there are any
+POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
 
 
 def _reason_class(reason: str) -> str:
@@ -168,8 +173,10 @@ class Scanner:
         clock: Callable[[], float] = time.time,
         retention_ms: int = 48 * 3600 * 1000,
         on_progress: Progress | None = None,
+        workers: int = 0,
     ) -> None:
         self.store = store
+        self.workers = workers
         self.options = options or ReadOptions()
         self.clock = clock
         self.retention_ms = retention_ms
@@ -218,24 +225,64 @@ class Scanner:
         return summary
 
     def _produce(self, sources: Iterable[Source]) -> Iterator[_Item]:
-        """Objects, their batches and markers, in order (run on the prefetch thread)."""
-        for source in sources:
-            try:
-                for obj in source.objects():
-                    done = self.committed.get(obj.name)
-                    if done is not None and done[0] == obj.version:
-                        yield obj, None, _START
-                        continue
-                    reading = read_object(obj, self.options)
-                    yield obj, reading, _START
-                    for batch in reading.batches():
-                        yield obj, reading, batch
-                    yield obj, reading, _END
-            except SourceError as exc:
-                yield str(exc)
+        """Objects, their batches and markers, in order (run on the prefetch thread).
+
+        With ``workers``, objects that can be sent to another process are read by a
+        :class:`ReaderPool` (up to two per worker in flight); the rest are read here,
+        after those in flight, so the order never changes.
+        """
+        pool: ReaderPool | None = None  # started when the first object needs it
+        try:
+            for source in sources:
+                try:
+                    for obj in source.objects():
+                        done = self.committed.get(obj.name)
+                        if done is not None and done[0] == obj.version:
+                            yield obj, None, _START
+                            continue
+                        if self.workers > 0 and self._to_pool(obj):
+                            if pool is None:
+                                pool = ReaderPool(self.workers, self.options)
+                            pool.submit(obj)
+                            if pool.inflight > 2 * self.workers:
+                                yield from self._take(pool)
+                            continue
+                        while pool is not None and pool.inflight:
+                            yield from self._take(pool)
+                        reading = read_object(obj, self.options)
+                        yield obj, reading, _START
+                        for batch in reading.batches():
+                            yield obj, reading, batch
+                        yield obj, reading, _END
+                except SourceError as exc:
+                    yield str(exc)
+            while pool is not None and pool.inflight:
+                yield from self._take(pool)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _to_pool(self, obj: SourceObject) -> bool:
+        """JSON logs decode under the GIL, so they go to reader processes; flow logs
+        parse in C++ with the GIL released, so a thread reads them without the cost
+        of sending batches between processes."""
+        return picklable(obj) and peek_kind(obj, self.options) in POOLED_KINDS
+
+    @staticmethod
+    def _take(pool: ReaderPool) -> Iterator[_Item]:
+        started = False
+        for reading, batch in pool.take():
+            if not started:
+                yield reading.object, reading, _START
+                started = True
+            yield reading.object, reading, _END if batch is None else batch
 
     def _commit(
-        self, obj: SourceObject, reading: ObjectReading, hits: list[Hit], summary: ScanSummary
+        self,
+        obj: SourceObject,
+        reading: ObjectReading | RemoteReading,
+        hits: list[Hit],
+        summary: ScanSummary,
     ) -> None:
         deltas, window_hits = self.engine.take_window_changes()
         hits.extend(window_hits)

@@ -28,6 +28,7 @@ class Setting:
     type: type
     default: Any
     help: str
+    minimum: int = 1
 
 
 SETTINGS: Final[tuple[Setting, ...]] = (
@@ -60,6 +61,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Field list (AWS ${field} syntax) for header-less flow logs not in the default format.",
     ),
     Setting("endpoint_url", str, None, "S3 endpoint URL (for S3-compatible stores or testing)."),
+    Setting(
+        "workers",
+        int,
+        None,
+        "Reader processes for local files (0: read in the main process). Default: one per CPU.",
+        minimum=0,
+    ),
 )
 BY_NAME: Final = {s.name: s for s in SETTINGS}
 
@@ -94,8 +102,10 @@ def _parse(path: Path) -> dict[str, Any]:
             if isinstance(value, dict):
                 continue  # other sections (feeds, ...) belong to later features
             raise ConfigError(f"{path}: unknown setting {key!r}")
-        if s.type is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{path}: {key} must be a positive integer, not {value!r}")
+        if s.type is int and (
+            isinstance(value, bool) or not isinstance(value, int) or value < s.minimum
+        ):
+            raise ConfigError(f"{path}: {key} must be an integer >= {s.minimum}, not {value!r}")
         if s.type is str and not isinstance(value, str):
             raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
         if s.type is list and not (

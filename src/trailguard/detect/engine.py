@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
@@ -79,7 +80,7 @@ class Engine:
         try:
             events = [d for d in detections if isinstance(d, EventDetection)]
             if events:
-                hits.extend(self._events(events, obj))
+                hits.extend(self._events(events, batch, obj))
             for d in detections:
                 if isinstance(d, WindowDetection):
                     try:
@@ -93,19 +94,24 @@ class Engine:
     def _error(self, d: Detection, obj: str, exc: Exception) -> None:
         self.errors[d.meta.id].append(f"{obj}: {type(exc).__name__}: {exc}")
 
-    def _events(self, detections: list[EventDetection], obj: str) -> list[Hit]:
+    def _events(
+        self, detections: list[EventDetection], batch: pa.RecordBatch, obj: str
+    ) -> list[Hit]:
         """All per-event conditions in one scan of the batch; one flag column each.
 
-        If the combined query fails, each detection runs alone so that only the
-        broken one is recorded as failing.
+        DuckDB returns only the matching rows' positions and flags (so it reads just
+        the columns the conditions name); the rows themselves are taken from the
+        batch.  If the combined query fails, each detection runs alone so that only
+        the broken one is recorded as failing.
         """
         flags = ", ".join(
             f"coalesce(({d.where}), false) AS {_q(f'{_FLAG}{i}')}" for i, d in enumerate(detections)
         )
         any_flag = " OR ".join(f"coalesce(({d.where}), false)" for d in detections)
-        sql = f"SELECT *, {flags} FROM {VIEW} WHERE {any_flag}"
+        sql = f"SELECT {_q(POS)}, {flags} FROM {VIEW} WHERE {any_flag}"
         try:
-            matched = self.con.sql(sql).to_arrow_table()
+            # few rows come back: plain tuples are cheaper than an Arrow result
+            matched = self.con.execute(sql).fetchall()
         except Exception:
             hits: list[Hit] = []
             for d in detections:
@@ -114,13 +120,17 @@ class Engine:
                 except Exception as exc:  # a failing detection never stops the run
                     self._error(d, obj, exc)
             return hits
-        if matched.num_rows == 0:
+        if not matched:
             return []
+        flags_at = {m[0]: m[1:] for m in matched}
+        positions = pa.array(list(flags_at), type=batch.schema.field(POS).type)
+        rows = batch.filter(pc.is_in(batch.column(POS), value_set=positions))
         hits = []
-        for row in matched.to_pylist():
-            which = [i for i in range(len(detections)) if row.pop(f"{_FLAG}{i}")]
-            for i in which:
-                d = detections[i]
+        for row in rows.to_pylist():
+            flag = flags_at[row[POS]]
+            for i, d in enumerate(detections):
+                if not flag[i]:
+                    continue
                 try:
                     if d.refine(row):
                         hits.append(make_hit(d.meta, row, obj, d.values(row)))

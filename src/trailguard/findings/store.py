@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -154,11 +154,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_HIT_FIELDS: Final = tuple(f.name for f in fields(Hit) if f.name not in ("first_seen", "last_seen"))
+
+
 def _hit_json(hit: Hit) -> str:
-    d = asdict(hit)
-    d.pop("first_seen")
-    d.pop("last_seen")
-    return json.dumps(d, sort_keys=True, default=str)
+    # a hit's members are JSON-ready already (dicts, lists, strings, numbers)
+    return json.dumps({n: getattr(hit, n) for n in _HIT_FIELDS}, sort_keys=True, default=str)
 
 
 class Store:
@@ -167,6 +168,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._upserts: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:
@@ -194,6 +196,12 @@ class Store:
     ) -> None:
         if not rows:
             return
+        stmt = self._upserts.get((table.name, tuple(keys)))
+        if stmt is None:
+            stmt = self._upserts[(table.name, tuple(keys))] = self._upsert_stmt(table, keys)
+        conn.execute(stmt, rows)
+
+    def _upsert_stmt(self, table: sa.Table, keys: Sequence[str]) -> Any:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -205,7 +213,7 @@ class Store:
         else:  # pragma: no cover - other databases are not supported yet
             raise StoreError(f"unsupported database dialect {self.dialect}")
         update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
 
     # --- checkpoints ------------------------------------------------------------------
 

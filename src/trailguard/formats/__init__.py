@@ -120,3 +120,22 @@ class ObjectReading:
 def read_object(obj: SourceObject, options: ReadOptions | None = None) -> ObjectReading:
     """Start reading ``obj``: iterate ``.batches()``, then read ``.rejects``, ``.kind``..."""
     return ObjectReading(obj, options or ReadOptions())
+
+
+def peek_kind(obj: SourceObject, options: ReadOptions | None = None) -> Kind:
+    """What ``obj`` holds, from its first bytes (``unknown`` if it cannot be read).
+
+    A cheap look for scheduling only; :func:`read_object` sniffs again and reports
+    any problem properly.
+    """
+    limit = (options or ReadOptions()).max_decompressed_bytes
+    try:
+        with obj.open() as stream:
+            head = b""
+            for chunk in iter_chunks(stream, limit, read_size=SNIFF_BYTES):
+                head += chunk
+                if len(head) >= SNIFF_BYTES:
+                    break
+    except (OSError, SourceError, FormatError):
+        return "unknown"
+    return sniff(head[:SNIFF_BYTES])

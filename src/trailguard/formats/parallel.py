@@ -1,0 +1,170 @@
+"""Read objects in worker processes, streaming their batches back in order.
+
+Decoding JSON holds Python's GIL, so on its own thread it cannot overlap the
+detections; in another process it can.  Each worker reads the objects it is
+given one after the other and sends each batch back as Arrow IPC through a
+bounded queue (so memory stays bounded by batch size, as in one process).
+Objects are handed out round-robin and taken back in the same order, so the
+caller sees exactly the sequence a single-process read would give.
+
+Only objects that can be pickled (local files) go to workers; the caller reads
+the others itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from typing import Any, Final
+
+import pyarrow as pa
+
+from trailguard.formats import read_object
+from trailguard.formats.base import ReadContext, ReadOptions, Reject
+from trailguard.formats.schema import SCHEMAS, LogType
+from trailguard.formats.sniff import Kind
+from trailguard.sources.base import SourceObject
+
+#: batches a worker may have sent ahead of the reader
+QUEUE_BATCHES: Final = 4
+
+
+@dataclass(slots=True)
+class RemoteReading:
+    """What a worker reports of one object: the tallies of an ``ObjectReading``."""
+
+    object: SourceObject
+    options: ReadOptions
+    kind: Kind = "unknown"
+    rows: int = 0
+    failed: bool = False
+    ctx: ReadContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = ReadContext(self.object.name, self.options)
+
+    @property
+    def log_type(self) -> LogType | None:
+        kind = self.kind
+        if kind == "cloudtrail" or kind == "vpcflow" or kind == "dns":
+            return kind
+        return None
+
+
+def picklable(obj: SourceObject) -> bool:
+    try:
+        pickle.dumps(obj)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _work(tasks: Any, results: Any, options: ReadOptions) -> None:
+    """A worker's loop: read each object it is given, send batches, then the tallies."""
+    while True:
+        obj = tasks.get()
+        if obj is None:
+            return
+        reading = read_object(obj, options)
+        try:
+            for batch in reading.batches():
+                results.put(("batch", reading.kind, batch.serialize().to_pybytes()))
+            rejects = [(r.object, r.position, r.reason) for r in reading.ctx.rejects]
+            results.put(
+                (
+                    "done",
+                    reading.kind,
+                    reading.rows,
+                    reading.failed,
+                    reading.ctx.rejected_count,
+                    rejects,
+                )
+            )
+        except Exception as exc:  # a reader bug: the object is reported unreadable, not the run
+            results.put(("error", reading.kind, f"{type(exc).__name__}: {exc}"))
+
+
+class ReaderPool:
+    """``workers`` reader processes; :meth:`submit` objects, then :meth:`take` them in order."""
+
+    def __init__(self, workers: int, options: ReadOptions) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.options = options
+        self._tasks = [ctx.Queue() for _ in range(workers)]
+        self._results = [ctx.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
+        self._procs: list[SpawnProcess] = [
+            ctx.Process(
+                target=_work,
+                args=(self._tasks[i], self._results[i], options),
+                name=f"trailguard-reader-{i}",
+                daemon=True,
+            )
+            for i in range(workers)
+        ]
+        for p in self._procs:
+            p.start()
+        self._next = 0
+        self._inflight: deque[tuple[SourceObject, int]] = deque()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def submit(self, obj: SourceObject) -> None:
+        worker = self._next % len(self._procs)
+        self._next += 1
+        self._tasks[worker].put(obj)
+        self._inflight.append((obj, worker))
+
+    def take(self) -> Iterator[tuple[RemoteReading, pa.RecordBatch | None]]:
+        """The oldest submitted object: its batches, then ``(reading, None)``."""
+        obj, worker = self._inflight.popleft()
+        reading = RemoteReading(obj, self.options)
+        while True:
+            msg = self._get(worker, obj)
+            reading.kind = msg[1]
+            if msg[0] == "batch":
+                log_type = reading.log_type
+                assert log_type is not None
+                batch = pa.ipc.read_record_batch(pa.py_buffer(msg[2]), SCHEMAS[log_type])
+                reading.rows += batch.num_rows
+                yield reading, batch
+                continue
+            if msg[0] == "done":
+                _, _, rows, failed, count, rejects = msg
+                reading.rows, reading.failed = rows, failed
+                reading.ctx.rejects = [Reject(*r) for r in rejects]
+                reading.ctx.rejected_count = count
+            else:
+                reading.failed = True
+                reading.ctx.reject("object", f"internal error while reading: {msg[2]}")
+            yield reading, None
+            return
+
+    def _get(self, worker: int, obj: SourceObject) -> tuple[Any, ...]:
+        while True:
+            try:
+                msg: tuple[Any, ...] = self._results[worker].get(timeout=1.0)
+                return msg
+            except queue.Empty:
+                if not self._procs[worker].is_alive():
+                    return ("error", "unknown", f"reader process died reading {obj.name}")
+
+    def close(self) -> None:
+        for q in self._tasks:
+            q.put(None)
+        for p in self._procs:
+            p.join(timeout=2)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=2)
+        for q in self._results:
+            q.cancel_join_thread()  # nothing of ours is buffered there
+            q.close()
+        for q in self._tasks:
+            q.close()
