@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.engine import Engine
 from trailguard.detect.hit import Hit
+from trailguard.detect.windows import WindowDelta
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
@@ -185,6 +187,7 @@ class Scanner:
         saved, self.delta_ids = store.load_windows(self.window_ids)
         self.engine = Engine(detections, saved)
         self.committed = store.checkpoint_versions()
+        self.pruned_at = 0
 
     def scan(self, sources: Iterable[Source]) -> ScanSummary:
         """Read every object of ``sources``; commit each with its findings."""
@@ -301,6 +304,8 @@ class Scanner:
         )
         self.committed[obj.name] = (obj.version, ctx.rejected_count)
         self.delta_ids.extend(result.delta_ids)
+        if deltas:
+            self._prune_as_time_moves(deltas)
         summary.objects += 1
         summary.bytes += obj.size
         summary.kinds[reading.kind] += 1
@@ -322,6 +327,25 @@ class Scanner:
                 summary.updated[fid] = severity[fid]
         if self.on_progress:
             self.on_progress(summary)
+
+    def _prune_as_time_moves(self, deltas: list[WindowDelta]) -> None:
+        """Keep window state bounded during a long scan: each time event time has moved
+        a quarter of the retention past the last pruning, drop windows older than the
+        retention."""
+        latest = max(
+            (
+                int(v)
+                for d in deltas
+                if d.cells.num_rows
+                for v in [pc.max(d.cells["last_ms"]).as_py()]
+            ),
+            default=None,
+        )
+        if latest is None:
+            return
+        if latest - self.pruned_at > self.retention_ms // 4:
+            self.engine.prune(latest - self.retention_ms)
+            self.pruned_at = latest
 
     def _prune(self) -> None:
         """Drop windows older than the retention (in event time) and compact the state."""

@@ -158,3 +158,16 @@ def test_windows_are_aligned_to_the_epoch() -> None:
     engine.run("vpcflow", flow_batch([5, 6, 7, 8], start=boundary + 1), "o")
     deltas, hits = engine.take_window_changes()
     assert [d.cells.num_rows for d in deltas] == [2] and hits == []
+
+
+def test_prune_forgets_old_windows_only() -> None:
+    engine = Engine([SCAN])
+    engine.run("vpcflow", flow_batch([1, 2, 3], start=1_793_700_000), "old")
+    engine.run("vpcflow", flow_batch([1, 2, 3], start=1_793_700_000 + 86_400), "new")
+    engine.take_window_changes()
+    assert engine.watermark() == (1_793_700_000 + 86_400 + 2) * 1000
+    engine.prune((1_793_700_000 + 3_600) * 1000)
+    snap = engine.snapshots()[0]
+    assert snap.cells.num_rows == 1
+    assert set(snap.values["v"].to_pylist()) == {1, 2, 3}
+    assert min(snap.cells["w"].to_pylist()) >= (1_793_700_000 + 3_600) * 1000 - 600_000
