@@ -19,7 +19,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Final, Optional
 
 import typer
 from rich.console import Console
@@ -31,11 +31,13 @@ from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.registry import builtin_detections, check_unique, load_rules_dir
 from trailguard.errors import ConfigError, RuleError, TrailguardError
 from trailguard.findings.model import severity_floor, severity_label, to_ms
-from trailguard.findings.store import FindingFilter, Store
 from trailguard.formats.base import ReadOptions
 from trailguard.outputs import export
-from trailguard.scan import Scanner, ScanSummary
 from trailguard.sources.base import open_sources
+
+if TYPE_CHECKING:  # the store and the engine load on first use: a quicker start
+    from trailguard.findings.store import FindingFilter, Store
+    from trailguard.scan import ScanSummary
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -75,6 +77,8 @@ def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 
 def _open_store(db: str | None) -> Store:
+    from trailguard.findings.store import Store
+
     try:
         return Store.open(settings.resolve_db(db))
     except ConfigError as exc:
@@ -252,6 +256,7 @@ def scan(
 ) -> None:
     """Scan logs once (CloudTrail, VPC flow, Route 53 Resolver) and store findings."""
     from trailguard.formats.vpcflow import parse_flow_format
+    from trailguard.scan import Scanner
 
     try:
         cfg = settings.load_config()
@@ -333,7 +338,9 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=30, help="Days of logs to generate.")] = 3,
 ) -> None:
     """Generate a sample account's logs with embedded attacks, scan them, show the findings."""
+    from trailguard.findings.store import FindingFilter, Store
     from trailguard.samplegen import generate_sample
+    from trailguard.scan import Scanner
 
     with tempfile.TemporaryDirectory(prefix="trailguard-demo-") as tmp:
         target = out_dir or Path(tmp) / "sample"
@@ -375,6 +382,8 @@ def _filter(
     archived: str,
     limit: int | None,
 ) -> FindingFilter:
+    from trailguard.findings.store import FindingFilter
+
     arch = {"no": False, "yes": True, "all": None}.get(archived)
     if archived not in ("no", "yes", "all"):
         raise typer.BadParameter("--archived takes no, yes or all")

@@ -2,8 +2,9 @@
 
 Decoding JSON holds Python's GIL, so on its own thread it cannot overlap the
 detections; in another process it can.  Each worker reads the objects it is
-given one after the other and sends each batch back as Arrow IPC through a
-bounded queue (so memory stays bounded by batch size, as in one process).
+given one after the other and sends each batch back as raw Arrow IPC bytes on a
+pipe, whose small buffer makes a worker wait for the reader (so memory stays
+bounded by batch size, as in one process).
 Objects are handed out round-robin and taken back in the same order, so the
 caller sees exactly the sequence a single-process read would give.
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-import queue
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from typing import Any, Final
+from typing import Any
 
 import pyarrow as pa
 
@@ -29,9 +30,6 @@ from trailguard.formats.base import ReadContext, ReadOptions, Reject
 from trailguard.formats.schema import SCHEMAS, LogType
 from trailguard.formats.sniff import Kind
 from trailguard.sources.base import SourceObject
-
-#: batches a worker may have sent ahead of the reader
-QUEUE_BATCHES: Final = 4
 
 
 @dataclass(slots=True)
@@ -73,9 +71,12 @@ def _work(tasks: Any, results: Any, options: ReadOptions) -> None:
         reading = read_object(obj, options)
         try:
             for batch in reading.batches():
-                results.put(("batch", reading.kind, batch.serialize().to_pybytes()))
+                data = batch.serialize()
+                results.send(("batch", reading.kind, data.size))
+                # raw bytes, no pickling; the pipe's own buffer bounds what is in flight
+                results.send_bytes(memoryview(data).cast("B"))
             rejects = [(r.object, r.position, r.reason) for r in reading.ctx.rejects]
-            results.put(
+            results.send(
                 (
                     "done",
                     reading.kind,
@@ -86,7 +87,7 @@ def _work(tasks: Any, results: Any, options: ReadOptions) -> None:
                 )
             )
         except Exception as exc:  # a reader bug: the object is reported unreadable, not the run
-            results.put(("error", reading.kind, f"{type(exc).__name__}: {exc}"))
+            results.send(("error", reading.kind, f"{type(exc).__name__}: {exc}"))
 
 
 class ReaderPool:
@@ -96,11 +97,12 @@ class ReaderPool:
         ctx = multiprocessing.get_context("spawn")
         self.options = options
         self._tasks = [ctx.Queue() for _ in range(workers)]
-        self._results = [ctx.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
+        pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+        self._results: list[Connection] = [r for r, _ in pipes]
         self._procs: list[SpawnProcess] = [
             ctx.Process(
                 target=_work,
-                args=(self._tasks[i], self._results[i], options),
+                args=(self._tasks[i], pipes[i][1], options),
                 name=f"trailguard-reader-{i}",
                 daemon=True,
             )
@@ -108,6 +110,8 @@ class ReaderPool:
         ]
         for p in self._procs:
             p.start()
+        for _, w in pipes:
+            w.close()  # the workers hold the writing ends
         self._next = 0
         self._inflight: deque[tuple[SourceObject, int]] = deque()
 
@@ -131,7 +135,8 @@ class ReaderPool:
             if msg[0] == "batch":
                 log_type = reading.log_type
                 assert log_type is not None
-                batch = pa.ipc.read_record_batch(pa.py_buffer(msg[2]), SCHEMAS[log_type])
+                data = self._results[worker].recv_bytes()
+                batch = pa.ipc.read_record_batch(pa.py_buffer(data), SCHEMAS[log_type])
                 reading.rows += batch.num_rows
                 yield reading, batch
                 continue
@@ -147,24 +152,26 @@ class ReaderPool:
             return
 
     def _get(self, worker: int, obj: SourceObject) -> tuple[Any, ...]:
-        while True:
-            try:
-                msg: tuple[Any, ...] = self._results[worker].get(timeout=1.0)
-                return msg
-            except queue.Empty:
-                if not self._procs[worker].is_alive():
-                    return ("error", "unknown", f"reader process died reading {obj.name}")
+        conn = self._results[worker]
+        died = ("error", "unknown", f"reader process died reading {obj.name}")
+        while not conn.poll(1.0):
+            if not self._procs[worker].is_alive() and not conn.poll(0):
+                return died
+        try:
+            msg: tuple[Any, ...] = conn.recv()
+        except EOFError:
+            return died
+        return msg
 
     def close(self) -> None:
         for q in self._tasks:
             q.put(None)
+        for conn in self._results:
+            conn.close()  # a worker still sending gets an error and stops
         for p in self._procs:
             p.join(timeout=2)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=2)
-        for q in self._results:
-            q.cancel_join_thread()  # nothing of ours is buffered there
-            q.close()
         for q in self._tasks:
             q.close()
