@@ -177,9 +177,10 @@ class WindowTables:
 
     def compact(self) -> list[str]:
         return [
+            # ordered by window, so that zone maps let lookups of recent windows skip the rest
             f"CREATE OR REPLACE TABLE {self.values} AS "
-            f"SELECT DISTINCT key, w, v FROM {self.values}",
-            f"CREATE OR REPLACE TABLE {self.cells} AS {self.merged_cells(self.cells)}",
+            f"SELECT DISTINCT key, w, v FROM {self.values} ORDER BY w",
+            f"CREATE OR REPLACE TABLE {self.cells} AS {self.merged_cells(self.cells)} ORDER BY w",
         ]
 
 

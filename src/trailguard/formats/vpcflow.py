@@ -50,9 +50,10 @@ so a file with a bad line every few thousand does not parse each block twice.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pyarrow as pa
@@ -203,7 +204,9 @@ class FlowLogReader:
 
     block_bytes: int = BLOCK_BYTES
     max_line: int = MAX_LINE
-    use_threads: bool = True
+    # a scan already reads on its own thread beside the detections; on a small
+    # machine pyarrow's own pool would only make them fight over the cores
+    use_threads: bool = field(default_factory=lambda: (os.cpu_count() or 1) > 2)
 
     def read(self, chunks: Iterator[bytes], ctx: ReadContext) -> Iterator[pa.RecordBatch]:
         batch_rows = max(1, ctx.options.batch_rows)
