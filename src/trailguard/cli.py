@@ -280,6 +280,7 @@ def scan(
             retention_ms=retention,
             on_progress=update,
             workers=default_workers() if n_workers is None else int(n_workers),
+            engine_memory=str(settings.get("engine_memory", None, cfg)),
         )
         if progress is not None:
             with progress:

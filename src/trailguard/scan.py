@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, WindowDetection
-from trailguard.detect.engine import Engine
+from trailguard.detect.engine import ENGINE_MEMORY, Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowDelta
 from trailguard.errors import SourceError
@@ -176,6 +176,7 @@ class Scanner:
         retention_ms: int = 48 * 3600 * 1000,
         on_progress: Progress | None = None,
         workers: int = 0,
+        engine_memory: str = ENGINE_MEMORY,
     ) -> None:
         self.store = store
         self.workers = workers
@@ -185,7 +186,7 @@ class Scanner:
         self.on_progress = on_progress
         self.window_ids = [d.meta.id for d in detections if isinstance(d, WindowDetection)]
         saved, self.delta_ids = store.load_windows(self.window_ids)
-        self.engine = Engine(detections, saved)
+        self.engine = Engine(detections, saved, memory=engine_memory)
         self.committed = store.checkpoint_versions()
         self.pruned_at = 0
 

@@ -62,6 +62,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     ),
     Setting("endpoint_url", str, None, "S3 endpoint URL (for S3-compatible stores or testing)."),
     Setting(
+        "engine_memory",
+        str,
+        "512MB",
+        "Memory DuckDB may use for windowed detections' state; beyond it, state spills to "
+        "a temporary folder (slower, but memory stays bounded).",
+    ),
+    Setting(
         "workers",
         int,
         None,

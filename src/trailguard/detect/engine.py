@@ -9,6 +9,9 @@ detection that fails is recorded against its id and the others go on.
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,11 +23,13 @@ import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
-from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables
+from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables, quote
 from trailguard.formats.schema import POS, TIME_COLUMN, LogType
 
 VIEW = "events"
 _FLAG = "__trailguard_match_"
+#: DuckDB's memory for window state; beyond it, state spills to a temporary folder
+ENGINE_MEMORY = "512MB"
 #: staged rows of a windowed detection folded into its state at once
 FOLD_ROWS = 1_000_000
 
@@ -36,8 +41,22 @@ def _q(name: str) -> str:
 class Engine:
     """Holds the detections, a DuckDB connection and the window state of one scan."""
 
-    def __init__(self, detections: Sequence[Detection], deltas: Iterable[WindowDelta] = ()) -> None:
-        self.con = duckdb.connect(config={"threads": 1})
+    def __init__(
+        self,
+        detections: Sequence[Detection],
+        deltas: Iterable[WindowDelta] = (),
+        *,
+        memory: str = ENGINE_MEMORY,
+    ) -> None:
+        spill = tempfile.mkdtemp(prefix="trailguard-state-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, spill, True)
+        self.con = duckdb.connect(
+            config={
+                "threads": 1,
+                "memory_limit": memory,
+                "temp_directory": spill,
+            }
+        )
         self.by_type: dict[LogType, list[Detection]] = defaultdict(list)
         for d in detections:
             self.by_type[d.meta.log_type].append(d)
@@ -48,7 +67,9 @@ class Engine:
                 self.con.execute(ddl)
         self.touched: set[str] = set()
         self.staged_rows: dict[str, int] = defaultdict(int)
-        self.current_object = ""
+        self.current_object = 0
+        self.object_names: list[str] = []
+        self.object_ids: dict[str, int] = {}
         self.compacted: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
         for delta in deltas:
@@ -60,15 +81,35 @@ class Engine:
         if t is None:
             return  # the detection is not loaded in this run; its state stays in the store
         try:
+            names = pc.unique(delta.cells.column("obj")).to_pylist() if delta.cells.num_rows else []
+            for name in names:
+                self._object_id(name)
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
+            self.con.register("tg_load_names", self._names_table())
             self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v FROM tg_load_values")
-            self.con.execute(f"INSERT INTO {t.cells} SELECT * FROM tg_load_cells")
+            self.con.execute(t.insert_numbered("tg_load_cells", "tg_load_names"))
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
         finally:
             self.con.unregister("tg_load_values")
             self.con.unregister("tg_load_cells")
+            self.con.unregister("tg_load_names")
+
+    def _object_id(self, name: str) -> int:
+        number = self.object_ids.get(name)
+        if number is None:
+            number = self.object_ids[name] = len(self.object_names)
+            self.object_names.append(name)
+        return number
+
+    def _names_table(self) -> pa.Table:
+        return pa.table(
+            {
+                "id": pa.array(range(len(self.object_names)), pa.int64()),
+                "name": pa.array(self.object_names, pa.string()),
+            }
+        )
 
     def run(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> list[Hit]:
         """Hits of the per-event detections over ``batch``; window state is updated."""
@@ -152,7 +193,7 @@ class Engine:
     def _window(self, d: WindowDetection, obj: str) -> None:
         t = self.tables[d.meta.id]
         added = self.con.execute(t.stage(VIEW)).fetchall()[0][0]
-        self.current_object = obj
+        self.current_object = self._object_id(obj)
         self.touched.add(d.meta.id)
         self.staged_rows[d.meta.id] += int(added)
         # fold in large steps (each statement has a fixed cost), but bounded in memory
@@ -177,7 +218,12 @@ class Engine:
                 delta = WindowDelta(
                     det_id,
                     self.con.sql(f"SELECT * FROM {t.obj_values}").to_arrow_table(),
-                    self.con.sql(f"SELECT * FROM {t.obj_cells}").to_arrow_table(),
+                    self.con.sql(
+                        f"SELECT key, w, first_ms, last_ms, rank, $1 AS obj, pos"
+                        f"{''.join(', ' + quote('c_' + c) for c in t.carry_columns)} "
+                        f"FROM {t.obj_cells}",
+                        params=[self.object_names[self.current_object]],
+                    ).to_arrow_table(),
                 )
                 self.con.execute(f"INSERT INTO {t.values} SELECT * FROM {t.obj_values}")
                 self.con.execute(f"INSERT INTO {t.cells} SELECT * FROM {t.obj_cells}")
@@ -225,7 +271,8 @@ class Engine:
         first = datetime.fromtimestamp(cell["first_ms"] / 1000, tz=UTC)
         last = datetime.fromtimestamp(cell["last_ms"] / 1000, tz=UTC)
         row[TIME_COLUMN[d.meta.log_type]] = first
-        hit = make_hit(d.meta, row, cell["obj"], {**d.extra, "distinct_count": cell["n"]})
+        obj = self.object_names[cell["obj"]]
+        hit = make_hit(d.meta, row, obj, {**d.extra, "distinct_count": cell["n"]})
         return dataclasses.replace(
             hit,
             first_seen=first,
@@ -263,9 +310,16 @@ class Engine:
         for det_id, t in self.tables.items():
             self._compact(t)
             values = self.con.sql(f"SELECT * FROM {t.values} ORDER BY ALL").to_arrow_table()
-            cells = self.con.sql(f"SELECT * FROM {t.cells} ORDER BY key, w").to_arrow_table()
+            self.con.register("tg_names", self._names_table())
+            try:
+                cells = self.con.sql(
+                    f"{t.cells_named(t.cells, 'tg_names')} ORDER BY key, w"
+                ).to_arrow_table()
+            finally:
+                self.con.unregister("tg_names")
             out.append(WindowDelta(det_id, values, cells, snapshot=True))
         return out
 
     def close(self) -> None:
         self.con.close()
+        self._cleanup()

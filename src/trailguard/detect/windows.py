@@ -71,7 +71,8 @@ class WindowTables:
     State is append-only - ``values`` and ``cells`` logs, no indexes, so a batch
     costs one append each - and compacted (deduplicated, merged) when the logs
     have grown to twice their compacted size.  ``obj_values`` and ``obj_cells``
-    collect what the current object adds: its delta.
+    collect what the current object adds: its delta.  Cells name their evidence
+    object by a number (object paths are long); saved deltas carry the names.
     """
 
     detection: WindowDetection
@@ -119,7 +120,7 @@ class WindowTables:
         values = f"(key VARCHAR, w BIGINT, v {vtype})"
         cells = (
             "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, rank BIGINT, "
-            f"obj VARCHAR, pos BIGINT{carry})"
+            f"obj BIGINT, pos BIGINT{carry})"
         )
         staged = f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, pos BIGINT{carry})"
         return [
@@ -156,13 +157,13 @@ class WindowTables:
         )
 
     def fold(self) -> list[str]:
-        """Fold the staged rows into the object's delta (``$1``: the object), and empty
-        the stage.  Carried attributes are per key in practice (an interface's account,
+        """Fold the staged rows into the object's delta (``$1``: the object's number),
+        and empty the stage.  Carried attributes are per key in practice (an interface's account,
         VPC, instance); ``min`` keeps them deterministic when they are not."""
         return [
             f"INSERT INTO {self.obj_values} SELECT DISTINCT key, w, v FROM {self.staged}",
             f"INSERT INTO {self.obj_cells} SELECT key, w, min(t), max(t), min(rank), "
-            f"CAST($1 AS VARCHAR), arg_min(pos, rank){self._carry('min({c})')} "
+            f"CAST($1 AS BIGINT), arg_min(pos, rank){self._carry('min({c})')} "
             f"FROM {self.staged} GROUP BY key, w",
             f"DELETE FROM {self.staged}",
         ]
@@ -173,6 +174,20 @@ class WindowTables:
             f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
             f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(pos, rank) AS pos"
             f"{self._carry('min({c}) AS {c}')} FROM {source} GROUP BY key, w"
+        )
+
+    def cells_named(self, source: str, names: str) -> str:
+        """Cell rows of ``source`` with object numbers replaced by names (for saving)."""
+        return (
+            f"SELECT c.key, c.w, c.first_ms, c.last_ms, c.rank, n.name AS obj, c.pos"
+            f"{self._carry('c.{c}')} FROM {source} c JOIN {names} n ON c.obj = n.id"
+        )
+
+    def insert_numbered(self, source: str, names: str) -> str:
+        """Saved cell rows of ``source`` (object names) into the cells (object numbers)."""
+        return (
+            f"INSERT INTO {self.cells} SELECT c.key, c.w, c.first_ms, c.last_ms, c.rank, "
+            f"n.id, c.pos{self._carry('c.{c}')} FROM {source} c JOIN {names} n ON c.obj = n.name"
         )
 
     def compact(self) -> list[str]:
