@@ -214,3 +214,30 @@ def test_reader_processes_give_the_same_findings(
     assert "bad-record.json" in submitted
     assert any(n.endswith(".jsonl.gz") for n in submitted)
     assert not any(n.endswith(".log.gz") for n in submitted)
+
+
+def test_compacted_window_state_survives_across_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the state is compacted into a snapshot saved in small slices."""
+    import trailguard.detect.engine
+    import trailguard.scan
+
+    monkeypatch.setattr(trailguard.scan, "COMPACT_AFTER_DELTAS", 0)
+    monkeypatch.setattr(trailguard.detect.engine, "SNAPSHOT_ROWS", 2)
+    src = example_files("vpcflow", "portscan")[0][0]
+    header, *lines = src.read_text().splitlines()
+    half = len(lines) // 2
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("\n".join([header, *lines[:half]]) + "\n")
+    b.write_text("\n".join([header, *lines[half:]]) + "\n")
+    store = Store.open(tmp_path / "s.db")
+    Scanner(store, DETECTIONS).scan([LocalSource(a)])
+    saved, ids = store.load_windows(["portscan"])
+    assert len(saved) > 2 and all(d.snapshot for d in saved)
+    Scanner(store, DETECTIONS).scan([LocalSource(b)])
+    scans = [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
+    assert len(scans) == 1
+    assert scans[0]["service"]["additionalInfo"]["value"]["distinctCount"] == len(lines)
+    # the evidence names the object that held the earliest probe, as saved by name
+    assert scans[0]["service"]["evidence"]["firstOccurrence"]["object"] == str(a.resolve())

@@ -185,7 +185,7 @@ class Scanner:
         self.retention_ms = retention_ms
         self.on_progress = on_progress
         self.window_ids = [d.meta.id for d in detections if isinstance(d, WindowDetection)]
-        saved, self.delta_ids = store.load_windows(self.window_ids)
+        self.delta_ids, saved = store.iter_windows(self.window_ids)
         self.engine = Engine(detections, saved, memory=engine_memory)
         self.committed = store.checkpoint_versions()
         self.pruned_at = 0

@@ -167,7 +167,11 @@ def test_prune_forgets_old_windows_only() -> None:
     engine.take_window_changes()
     assert engine.watermark() == (1_793_700_000 + 86_400 + 2) * 1000
     engine.prune((1_793_700_000 + 3_600) * 1000)
-    snap = engine.snapshots()[0]
-    assert snap.cells.num_rows == 1
-    assert set(snap.values["v"].to_pylist()) == {1, 2, 3}
-    assert min(snap.cells["w"].to_pylist()) >= (1_793_700_000 + 3_600) * 1000 - 600_000
+    parts = list(engine.snapshots())
+    assert all(p.snapshot for p in parts)
+    cells = pa.concat_tables([p.cells for p in parts])
+    values = pa.concat_tables([p.values for p in parts])
+    assert cells.num_rows == 1
+    assert cells["obj"].to_pylist() == ["new"]
+    assert set(values["v"].to_pylist()) == {1, 2, 3}
+    assert min(cells["w"].to_pylist()) >= (1_793_700_000 + 3_600) * 1000 - 600_000

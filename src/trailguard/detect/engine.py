@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ VIEW = "events"
 _FLAG = "__trailguard_match_"
 #: DuckDB's memory for window state; beyond it, state spills to a temporary folder
 ENGINE_MEMORY = "512MB"
+#: rows per saved slice of a snapshot of window state
+SNAPSHOT_ROWS = 262_144
 #: staged rows of a windowed detection folded into its state at once
 FOLD_ROWS = 1_000_000
 
@@ -304,21 +306,25 @@ class Engine:
             self.con.execute(f"DELETE FROM {t.values} WHERE w < ?", [before_ms])
             self.con.execute(f"DELETE FROM {t.cells} WHERE w < ?", [before_ms])
 
-    def snapshots(self) -> list[WindowDelta]:
-        """The whole (compacted) state of every windowed detection."""
-        out = []
+    def snapshots(self) -> Iterator[WindowDelta]:
+        """The whole (compacted) state of every windowed detection, in slices of at most
+        :data:`SNAPSHOT_ROWS` rows, so that saving it needs no more memory than that."""
         for det_id, t in self.tables.items():
             self._compact(t)
-            values = self.con.sql(f"SELECT * FROM {t.values} ORDER BY ALL").to_arrow_table()
+            no_values = self.con.sql(f"SELECT * FROM {t.values} LIMIT 0").to_arrow_table()
             self.con.register("tg_names", self._names_table())
             try:
-                cells = self.con.sql(
-                    f"{t.cells_named(t.cells, 'tg_names')} ORDER BY key, w"
+                no_cells = self.con.sql(
+                    f"{t.cells_named(t.cells, 'tg_names')} LIMIT 0"
                 ).to_arrow_table()
+                values = self.con.sql(f"SELECT * FROM {t.values} ORDER BY ALL")
+                for batch in values.to_arrow_reader(SNAPSHOT_ROWS):
+                    yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
+                cells = self.con.sql(f"{t.cells_named(t.cells, 'tg_names')} ORDER BY key, w")
+                for batch in cells.to_arrow_reader(SNAPSHOT_ROWS):
+                    yield WindowDelta(det_id, no_values, pa.Table.from_batches([batch]), True)
             finally:
                 self.con.unregister("tg_names")
-            out.append(WindowDelta(det_id, values, cells, snapshot=True))
-        return out
 
     def close(self) -> None:
         self.con.close()

@@ -463,19 +463,35 @@ class Store:
 
     def load_windows(self, detection_ids: Sequence[str]) -> tuple[list[WindowDelta], list[int]]:
         """Saved window state of these detections, oldest first, and the rows it came from."""
+        ids, deltas = self.iter_windows(detection_ids)
+        return list(deltas), ids
+
+    def iter_windows(self, detection_ids: Sequence[str]) -> tuple[list[int], Iterator[WindowDelta]]:
+        """The delta rows of these detections, and an iterator that reads them one at a
+        time (oldest first), so that loading needs no more memory than one of them."""
         if not detection_ids:
-            return [], []
+            return [], iter(())
         wd = window_deltas.c
-        out, ids = [], []
         with self.engine.connect() as conn:
-            for r in conn.execute(
-                sa.select(wd.id, wd.detection_id, wd.snapshot, wd.window_values, wd.cells)
-                .where(wd.detection_id.in_(list(detection_ids)))
-                .order_by(wd.id)
-            ):
-                ids.append(int(r[0]))
-                out.append(WindowDelta(r[1], from_ipc(r[3]), from_ipc(r[4]), bool(r[2])))
-        return out, ids
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    sa.select(wd.id).where(wd.detection_id.in_(list(detection_ids))).order_by(wd.id)
+                )
+            ]
+        return ids, self._read_deltas(ids)
+
+    def _read_deltas(self, ids: list[int]) -> Iterator[WindowDelta]:
+        wd = window_deltas.c
+        for delta_id in ids:
+            with self.engine.connect() as conn:
+                r = conn.execute(
+                    sa.select(wd.detection_id, wd.snapshot, wd.window_values, wd.cells).where(
+                        wd.id == delta_id
+                    )
+                ).one_or_none()
+            if r is not None:  # compacted away by another process meanwhile
+                yield WindowDelta(r[0], from_ipc(r[2]), from_ipc(r[3]), bool(r[1]))
 
     def compact_windows(self, snapshots: Iterable[WindowDelta], replaces: Sequence[int]) -> None:
         """Swap the delta rows ``replaces`` for ``snapshots`` (which include them) atomically.
