@@ -233,7 +233,7 @@ def test_compacted_window_state_survives_across_runs(
     b.write_text("\n".join([header, *lines[half:]]) + "\n")
     store = Store.open(tmp_path / "s.db")
     Scanner(store, DETECTIONS).scan([LocalSource(a)])
-    saved, ids = store.load_windows(["portscan"])
+    saved, _ = store.load_windows(["portscan"])
     assert len(saved) > 2 and all(d.snapshot for d in saved)
     Scanner(store, DETECTIONS).scan([LocalSource(b)])
     scans = [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
