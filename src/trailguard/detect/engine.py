@@ -70,6 +70,7 @@ class Engine:
         self.touched: set[str] = set()
         self.staged_rows: dict[str, int] = defaultdict(int)
         self.current_object = 0
+        self.seq = 0
         self.object_names: list[str] = []
         self.object_ids: dict[str, int] = {}
         self.compacted: dict[str, int] = {}
@@ -89,7 +90,7 @@ class Engine:
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
             self.con.register("tg_load_names", self._names_table())
-            self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v FROM tg_load_values")
+            self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v, -1 FROM tg_load_values")
             self.con.execute(t.insert_numbered("tg_load_cells", "tg_load_names"))
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
@@ -203,8 +204,8 @@ class Engine:
             self._fold(t)
 
     def _fold(self, t: WindowTables) -> None:
-        for sql in t.fold():
-            self.con.execute(sql, [self.current_object] if "$1" in sql else None)
+        for sql in t.fold(self.current_object, self.seq):
+            self.con.execute(sql)
         self.staged_rows[t.detection.meta.id] = 0
 
     def take_window_changes(self) -> tuple[list[WindowDelta], list[Hit]]:
@@ -217,18 +218,18 @@ class Engine:
             t = self.tables[det_id]
             try:
                 self._fold(t)
+                carry = "".join(", " + quote("c_" + c) for c in t.carry_columns)
                 delta = WindowDelta(
                     det_id,
-                    self.con.sql(f"SELECT * FROM {t.obj_values}").to_arrow_table(),
                     self.con.sql(
-                        f"SELECT key, w, first_ms, last_ms, rank, $1 AS obj, pos"
-                        f"{''.join(', ' + quote('c_' + c) for c in t.carry_columns)} "
-                        f"FROM {t.obj_cells}",
-                        params=[self.object_names[self.current_object]],
+                        f"SELECT key, w, v FROM {t.values} WHERE seq = $1", params=[self.seq]
+                    ).to_arrow_table(),
+                    self.con.sql(
+                        f"SELECT key, w, first_ms, last_ms, rank, $2 AS obj, pos{carry} "
+                        f"FROM {t.cells} WHERE seq = $1",
+                        params=[self.seq, self.object_names[self.current_object]],
                     ).to_arrow_table(),
                 )
-                self.con.execute(f"INSERT INTO {t.values} SELECT * FROM {t.obj_values}")
-                self.con.execute(f"INSERT INTO {t.cells} SELECT * FROM {t.obj_cells}")
                 deltas.append(delta)
                 hits.extend(self._fired(t))
                 self._maybe_compact(t)
@@ -237,9 +238,8 @@ class Engine:
             finally:
                 self.con.execute(f"DELETE FROM {t.staged}")
                 self.staged_rows[det_id] = 0
-                self.con.execute(f"DELETE FROM {t.obj_values}")
-                self.con.execute(f"DELETE FROM {t.obj_cells}")
         self.touched.clear()
+        self.seq += 1
         return deltas, hits
 
     def _fired(self, t: WindowTables) -> list[Hit]:
@@ -247,7 +247,8 @@ class Engine:
         rows = self.con.sql(
             f"WITH n AS (SELECT key, w, count(DISTINCT v) AS n, "
             f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
-            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.obj_cells}) o USING (key, w) "
+            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.cells} WHERE seq = {int(self.seq)}) o "
+            f"USING (key, w) "
             f"GROUP BY key, w HAVING count(DISTINCT v) >= {int(d.threshold)}) "
             f"SELECT c.*, n.n, n.sample FROM "
             f"({t.merged_cells(f'{t.cells} SEMI JOIN n USING (key, w)')}) c "

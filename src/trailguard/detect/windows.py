@@ -70,9 +70,10 @@ class WindowTables:
 
     State is append-only - ``values`` and ``cells`` logs, no indexes, so a batch
     costs one append each - and compacted (deduplicated, merged) when the logs
-    have grown to twice their compacted size.  ``obj_values`` and ``obj_cells``
-    collect what the current object adds: its delta.  Cells name their evidence
-    object by a number (object paths are long); saved deltas carry the names.
+    have grown to twice their compacted size.  Rows carry ``seq``, the number of
+    the object that added them in this scan (-1 once loaded or compacted), so an
+    object's delta is ``WHERE seq = n``.  Cells name their evidence object by a
+    number (object paths are long); saved deltas carry the names.
     """
 
     detection: WindowDetection
@@ -85,14 +86,6 @@ class WindowTables:
     @property
     def cells(self) -> str:
         return f"tg_window_cells_{self.n}"
-
-    @property
-    def obj_values(self) -> str:
-        return f"tg_window_obj_values_{self.n}"
-
-    @property
-    def obj_cells(self) -> str:
-        return f"tg_window_obj_cells_{self.n}"
 
     @property
     def staged(self) -> str:
@@ -117,18 +110,16 @@ class WindowTables:
         carry = "".join(
             f", {quote('c_' + c)} {_duck_type(schema.field(c).type)}" for c in self.carry_columns
         )
-        values = f"(key VARCHAR, w BIGINT, v {vtype})"
+        values = f"(key VARCHAR, w BIGINT, v {vtype}, seq BIGINT)"
         cells = (
             "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, rank BIGINT, "
-            f"obj BIGINT, pos BIGINT{carry})"
+            f"obj BIGINT, pos BIGINT{carry}, seq BIGINT)"
         )
         staged = f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, pos BIGINT{carry})"
         return [
             f"CREATE TABLE {self.staged} {staged}",
             f"CREATE TABLE {self.values} {values}",
-            f"CREATE TABLE {self.obj_values} {values}",
             f"CREATE TABLE {self.cells} {cells}",
-            f"CREATE TABLE {self.obj_cells} {cells}",
         ]
 
     def stage(self, view: str) -> str:
@@ -156,14 +147,15 @@ class WindowTables:
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
         )
 
-    def fold(self) -> list[str]:
-        """Fold the staged rows into the object's delta (``$1``: the object's number),
-        and empty the stage.  Carried attributes are per key in practice (an interface's account,
-        VPC, instance); ``min`` keeps them deterministic when they are not."""
+    def fold(self, obj: int, seq: int) -> list[str]:
+        """Fold the staged rows into the state (``obj``: the object's number, ``seq``: its
+        sequence number in this scan, which marks its delta), and empty the stage.
+        Carried attributes are per key in practice (an interface's account, VPC,
+        instance); ``min`` keeps them deterministic when they are not."""
         return [
-            f"INSERT INTO {self.obj_values} SELECT DISTINCT key, w, v FROM {self.staged}",
-            f"INSERT INTO {self.obj_cells} SELECT key, w, min(t), max(t), min(rank), "
-            f"CAST($1 AS BIGINT), arg_min(pos, rank){self._carry('min({c})')} "
+            f"INSERT INTO {self.values} SELECT DISTINCT key, w, v, {int(seq)} FROM {self.staged}",
+            f"INSERT INTO {self.cells} SELECT key, w, min(t), max(t), min(rank), "
+            f"{int(obj)}, arg_min(pos, rank){self._carry('min({c})')}, {int(seq)} "
             f"FROM {self.staged} GROUP BY key, w",
             f"DELETE FROM {self.staged}",
         ]
@@ -173,7 +165,7 @@ class WindowTables:
         return (
             f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
             f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(pos, rank) AS pos"
-            f"{self._carry('min({c}) AS {c}')} FROM {source} GROUP BY key, w"
+            f"{self._carry('min({c}) AS {c}')}, -1 AS seq FROM {source} GROUP BY key, w"
         )
 
     def cells_named(self, source: str, names: str) -> str:
@@ -187,14 +179,15 @@ class WindowTables:
         """Saved cell rows of ``source`` (object names) into the cells (object numbers)."""
         return (
             f"INSERT INTO {self.cells} SELECT c.key, c.w, c.first_ms, c.last_ms, c.rank, "
-            f"n.id, c.pos{self._carry('c.{c}')} FROM {source} c JOIN {names} n ON c.obj = n.name"
+            f"n.id, c.pos{self._carry('c.{c}')}, -1 FROM {source} c "
+            f"JOIN {names} n ON c.obj = n.name"
         )
 
     def compact(self) -> list[str]:
         return [
             # ordered by window, so that zone maps let lookups of recent windows skip the rest
             f"CREATE OR REPLACE TABLE {self.values} AS "
-            f"SELECT DISTINCT key, w, v FROM {self.values} ORDER BY w",
+            f"SELECT DISTINCT key, w, v, -1 AS seq FROM {self.values} ORDER BY w",
             f"CREATE OR REPLACE TABLE {self.cells} AS {self.merged_cells(self.cells)} ORDER BY w",
         ]
 
