@@ -115,7 +115,7 @@ class WindowTables:
             "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, rank BIGINT, "
             f"obj BIGINT, pos BIGINT{carry}, seq BIGINT)"
         )
-        staged = f"(key VARCHAR, w BIGINT, v {vtype}, t BIGINT, rank BIGINT, pos BIGINT{carry})"
+        staged = f"(key VARCHAR, w BIGINT, v {vtype}, rank BIGINT, pos BIGINT{carry})"
         return [
             f"CREATE TABLE {self.staged} {staged}",
             f"CREATE TABLE {self.values} {values}",
@@ -141,7 +141,7 @@ class WindowTables:
             tie = f"hash({v}) % 1048576"
         return (
             f"INSERT INTO {self.staged} SELECT {key} AS key, "
-            f"(epoch_ms({ts}) // {width}) * {width} AS w, {v} AS v, epoch_ms({ts}) AS t, "
+            f"(epoch_ms({ts}) // {width}) * {width} AS w, {v} AS v, "
             f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, {quote(POS)}"
             f"{self._carry('{q}')} "
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
@@ -154,7 +154,7 @@ class WindowTables:
         instance); ``min`` keeps them deterministic when they are not."""
         return [
             f"INSERT INTO {self.values} SELECT DISTINCT key, w, v, {int(seq)} FROM {self.staged}",
-            f"INSERT INTO {self.cells} SELECT key, w, min(t), max(t), min(rank), "
+            f"INSERT INTO {self.cells} SELECT key, w, min(rank) >> 20, max(rank) >> 20, min(rank), "
             f"{int(obj)}, arg_min(pos, rank){self._carry('min({c})')}, {int(seq)} "
             f"FROM {self.staged} GROUP BY key, w",
             f"DELETE FROM {self.staged}",
