@@ -26,7 +26,7 @@ from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
 from trailguard.formats import ObjectReading, ReadOptions, Reject, peek_kind, read_object
-from trailguard.formats.parallel import ReaderPool, RemoteReading, picklable
+from trailguard.formats.parallel import ReaderPool, picklable
 from trailguard.sources.base import Source, SourceObject
 
 
@@ -98,9 +98,7 @@ class _Marker:
 
 _START: Final = _Marker("start of object")
 _END: Final = _Marker("end of object")
-_Item = (
-    tuple[SourceObject, "ObjectReading | RemoteReading | None", "pa.RecordBatch | _Marker"] | str
-)
+_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | _Marker"] | str
 
 
 class _Prefetch:
@@ -284,7 +282,7 @@ class Scanner:
     def _commit(
         self,
         obj: SourceObject,
-        reading: ObjectReading | RemoteReading,
+        reading: ObjectReading,
         hits: list[Hit],
         summary: ScanSummary,
     ) -> None:

@@ -18,40 +18,16 @@ import multiprocessing
 import pickle
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
 import pyarrow as pa
 
-from trailguard.formats import read_object
-from trailguard.formats.base import ReadContext, ReadOptions, Reject
-from trailguard.formats.schema import SCHEMAS, LogType
-from trailguard.formats.sniff import Kind
+from trailguard.formats import ObjectReading, read_object
+from trailguard.formats.base import ReadOptions, Reject
+from trailguard.formats.schema import SCHEMAS
 from trailguard.sources.base import SourceObject
-
-
-@dataclass(slots=True)
-class RemoteReading:
-    """What a worker reports of one object: the tallies of an ``ObjectReading``."""
-
-    object: SourceObject
-    options: ReadOptions
-    kind: Kind = "unknown"
-    rows: int = 0
-    failed: bool = False
-    ctx: ReadContext = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ctx = ReadContext(self.object.name, self.options)
-
-    @property
-    def log_type(self) -> LogType | None:
-        kind = self.kind
-        if kind == "cloudtrail" or kind == "vpcflow" or kind == "dns":
-            return kind
-        return None
 
 
 def picklable(obj: SourceObject) -> bool:
@@ -125,10 +101,14 @@ class ReaderPool:
         self._tasks[worker].put(obj)
         self._inflight.append((obj, worker))
 
-    def take(self) -> Iterator[tuple[RemoteReading, pa.RecordBatch | None]]:
-        """The oldest submitted object: its batches, then ``(reading, None)``."""
+    def take(self) -> Iterator[tuple[ObjectReading, pa.RecordBatch | None]]:
+        """The oldest submitted object: its batches, then ``(reading, None)``.
+
+        The reading carries the worker's tallies (kind, rows, rejects); its own
+        ``batches()`` is never called here.
+        """
         obj, worker = self._inflight.popleft()
-        reading = RemoteReading(obj, self.options)
+        reading = ObjectReading(obj, self.options)
         while True:
             msg = self._get(worker, obj)
             reading.kind = msg[1]
