@@ -9,7 +9,11 @@ two tables in its in-process DuckDB:
   details and evidence.
 
 Every merge is a set union, a min, a max or an arg-min, so the state - and the
-hits it raises - do not depend on batch size or the order rows arrive in.
+hits it raises - do not depend on batch size or the order rows arrive in.  The
+one limit: windows older than the retention (in event time, behind the latest
+event seen) are pruned, so the events of one window must arrive within that
+retention of each other; S3's key order (by account, region, then date) keeps
+them far closer than the 48-hour default.
 
 What an object changed leaves the engine as a :class:`WindowDelta`: its
 distinct values and its cell aggregates, as Arrow tables, which the store writes
