@@ -48,6 +48,29 @@ def comparable(store: Store) -> list[dict[str, Any]]:
     return sorted(items, key=lambda f: f["id"])
 
 
+def flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{path}.{k}"))
+        return out
+    return {path: value}
+
+
+def assert_same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
+    """Equal findings, or an error naming the fields that differ."""
+    fa = {f["id"]: flatten(f) for f in a}
+    fb = {f["id"]: flatten(f) for f in b}
+    assert sorted(fa) == sorted(fb), (sorted(fa), sorted(fb))
+    diffs = [
+        (fid, k, fa[fid].get(k), fb[fid].get(k))
+        for fid in fa
+        for k in sorted(set(fa[fid]) | set(fb[fid]))
+        if fa[fid].get(k) != fb[fid].get(k)
+    ]
+    assert not diffs, diffs
+
+
 class ListSource:
     def __init__(self, objects: list[SourceObject]) -> None:
         self._objects = objects
@@ -58,7 +81,8 @@ class ListSource:
 
 def scan(db: Path, sources: list[Any], batch_rows: int = 65_536) -> Store:
     store = Store.open(db)
-    Scanner(store, DETECTIONS, ReadOptions(batch_rows=batch_rows)).scan(sources)
+    summary = Scanner(store, DETECTIONS, ReadOptions(batch_rows=batch_rows)).scan(sources)
+    assert not summary.detection_errors, summary.detection_errors
     return store
 
 
@@ -91,14 +115,14 @@ def test_scanning_twice_changes_nothing(data: Path, tmp_path: Path) -> None:
 def test_batch_size_does_not_matter(data: Path, tmp_path: Path) -> None:
     big = comparable(scan(tmp_path / "a.db", [LocalSource(data)]))
     small = comparable(scan(tmp_path / "b.db", [LocalSource(data)], batch_rows=2))
-    assert big == small
+    assert_same(big, small)
 
 
 def test_file_order_does_not_matter(data: Path, tmp_path: Path) -> None:
     objs = list(LocalSource(data).objects())
     forward = comparable(scan(tmp_path / "a.db", [ListSource(objs)]))
     backward = comparable(scan(tmp_path / "b.db", [ListSource(objs[::-1])]))
-    assert forward == backward
+    assert_same(forward, backward)
 
 
 def test_repeated_delivery_is_not_double_counted(data: Path, tmp_path: Path) -> None:
@@ -129,7 +153,7 @@ def test_interrupted_scan_resumes_to_the_same_findings(data: Path, tmp_path: Pat
         # the opener raising something that is not an OSError stands in for a crash
         Scanner(store, DETECTIONS).scan([ListSource(crashing)])
     Scanner(store, DETECTIONS).scan([LocalSource(data)])
-    assert comparable(store) == expected
+    assert_same(comparable(store), expected)
 
 
 def test_bad_objects_are_reported_and_the_rest_is_read(data: Path, tmp_path: Path) -> None:
@@ -145,7 +169,7 @@ def test_bad_objects_are_reported_and_the_rest_is_read(data: Path, tmp_path: Pat
     assert set(failed) == {"truncated.json.gz", "empty.json", "garbage.bin"}
     assert "truncated" in failed["truncated.json.gz"].reason
     assert failed["truncated.json.gz"].position.startswith("compressed byte")
-    assert comparable(store) == good
+    assert_same(comparable(store), good)
     quarantined = {Path(q.object).name for q in store.quarantined()}
     assert quarantined == set(failed)
 
@@ -202,7 +226,8 @@ def test_reader_processes_give_the_same_findings(
     s1 = Scanner(one, DETECTIONS).scan([LocalSource(data)])
     two = Store.open(tmp_path / "two.db")
     s2 = Scanner(two, DETECTIONS, workers=2).scan([LocalSource(data)])
-    assert comparable(one) == comparable(two)
+    assert not s1.detection_errors and not s2.detection_errors, (s1, s2)
+    assert_same(comparable(one), comparable(two))
     assert s1.events == s2.events and s1.rejected == s2.rejected == 2
     assert [(r.object, r.position) for r in s1.failed_objects] == [
         (r.object, r.position) for r in s2.failed_objects
