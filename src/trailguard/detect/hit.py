@@ -147,28 +147,23 @@ def cloudtrail_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = N
         api["remoteIpDetails"] = remote
     elif ip:
         api["domainDetails"] = {"domain": ip}
-    values = {
-        **{k: v for k, v in row.items() if not isinstance(v, dict | list)},
-        "principal": user_name,
-        "user_type": user_type,
-        "arn": ui.get("arn"),
-        "ip": ip,
-        "api": row.get("eventName"),
-        "account": account,
-        "region": region,
-        **(more or {}),
-    }
-    return Hit(
-        detection_id=meta.id,
-        finding_type=meta.finding_type,
-        severity=meta.severity,
-        title=render(meta.title, values),
-        description=render(meta.description, values),
+    return _new_hit(
+        meta,
+        row,
+        {
+            "principal": user_name,
+            "user_type": user_type,
+            "arn": ui.get("arn"),
+            "ip": ip,
+            "api": row.get("eventName"),
+            "account": account,
+            "region": region,
+        },
+        more,
         account_id=account,
         region=region,
         resource_type="AccessKey",
         resource_key=principal,
-        actor_key=_actor(meta, row),
         resource={
             "resourceType": "AccessKey",
             "accessKeyDetails": {
@@ -246,27 +241,22 @@ def flow_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) -
             "remoteIpDetails": ip_details(remote_ip),
         },
     }
-    values = {
-        **{k: v for k, v in row.items() if not isinstance(v, dict | list)},
-        "instance": instance or eni,
-        "local_ip": local_ip,
-        "remote_ip": remote_ip,
-        "ip": remote_ip,
-        "account": account,
-        "region": region,
-        **(more or {}),
-    }
-    return Hit(
-        detection_id=meta.id,
-        finding_type=meta.finding_type,
-        severity=meta.severity,
-        title=render(meta.title, values),
-        description=render(meta.description, values),
+    return _new_hit(
+        meta,
+        row,
+        {
+            "instance": instance or eni,
+            "local_ip": local_ip,
+            "remote_ip": remote_ip,
+            "ip": remote_ip,
+            "account": account,
+            "region": region,
+        },
+        more,
         account_id=account,
         region=region,
         resource_type="Instance",
         resource_key=instance or eni or local_ip or "unknown",
-        actor_key=_actor(meta, row),
         resource=instance_resource(
             instance, eni, local_ip, row.get("vpc_id"), row.get("subnet_id")
         ),
@@ -291,26 +281,21 @@ def dns_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) ->
     region = row.get("region") or region_from_object(obj)
     when: datetime = row["query_timestamp"]
     answers = [a.get("Rdata") for a in (row.get("answers") or []) if a]
-    values = {
-        **{k: v for k, v in row.items() if not isinstance(v, dict | list)},
-        "domain": row.get("query_name"),
-        "instance": instance or row.get("srcaddr"),
-        "answers": ", ".join(str(a) for a in answers),
-        "account": account,
-        "region": region,
-        **(more or {}),
-    }
-    return Hit(
-        detection_id=meta.id,
-        finding_type=meta.finding_type,
-        severity=meta.severity,
-        title=render(meta.title, values),
-        description=render(meta.description, values),
+    return _new_hit(
+        meta,
+        row,
+        {
+            "domain": row.get("query_name"),
+            "instance": instance or row.get("srcaddr"),
+            "answers": ", ".join(str(a) for a in answers),
+            "account": account,
+            "region": region,
+        },
+        more,
         account_id=account,
         region=region,
         resource_type="Instance",
         resource_key=instance or row.get("srcaddr") or "unknown",
-        actor_key=_actor(meta, row),
         resource=instance_resource(
             instance, private_ip=row.get("srcaddr"), vpc_id=row.get("vpc_id")
         ),
@@ -330,6 +315,25 @@ def dns_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) ->
         feature=FEATURE["dns"],
         resource_role="ACTOR",
         additional_info={"answers": answers} if answers else {},
+    )
+
+
+def _new_hit(meta: DetectionMeta, row: Row, values: Row, more: Row | None, **fields: Any) -> Hit:
+    """A hit of ``meta`` for ``row``: its templates filled from the row's scalar fields,
+    the shape's own ``values`` and the detection's ``more``."""
+    filled = {
+        **{k: v for k, v in row.items() if not isinstance(v, dict | list)},
+        **values,
+        **(more or {}),
+    }
+    return Hit(
+        detection_id=meta.id,
+        finding_type=meta.finding_type,
+        severity=meta.severity,
+        title=render(meta.title, filled),
+        description=render(meta.description, filled),
+        actor_key=_actor(meta, row),
+        **fields,
     )
 
 
