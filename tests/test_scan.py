@@ -185,14 +185,20 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     assert "decompression bomb" in summary.failed_objects[0].reason
 
 
-def test_window_state_survives_across_runs(tmp_path: Path) -> None:
-    """A port scan split over two objects, scanned in two separate runs, is still found."""
+def split_portscan(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """The port-scan example cut in two objects; and its flow lines."""
     src = example_files("vpcflow", "portscan")[0][0]
     header, *lines = src.read_text().splitlines()
     half = len(lines) // 2
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_text("\n".join([header, *lines[:half]]) + "\n")
     b.write_text("\n".join([header, *lines[half:]]) + "\n")
+    return a, b, lines
+
+
+def test_window_state_survives_across_runs(tmp_path: Path) -> None:
+    """A port scan split over two objects, scanned in two separate runs, is still found."""
+    a, b, lines = split_portscan(tmp_path)
     store = Store.open(tmp_path / "s.db")
     Scanner(store, DETECTIONS).scan([LocalSource(a)])
     assert not [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
@@ -250,12 +256,7 @@ def test_compacted_window_state_survives_across_runs(
 
     monkeypatch.setattr(trailguard.scan, "COMPACT_AFTER_DELTAS", 0)
     monkeypatch.setattr(trailguard.detect.engine, "SNAPSHOT_ROWS", 2)
-    src = example_files("vpcflow", "portscan")[0][0]
-    header, *lines = src.read_text().splitlines()
-    half = len(lines) // 2
-    a, b = tmp_path / "a.log", tmp_path / "b.log"
-    a.write_text("\n".join([header, *lines[:half]]) + "\n")
-    b.write_text("\n".join([header, *lines[half:]]) + "\n")
+    a, b, lines = split_portscan(tmp_path)
     store = Store.open(tmp_path / "s.db")
     Scanner(store, DETECTIONS).scan([LocalSource(a)])
     saved, _ = store.load_windows(["portscan"])

@@ -373,6 +373,24 @@ def demo(
 # --- findings -------------------------------------------------------------------------
 
 
+def _select(
+    db: str | None,
+    severity: str | None,
+    types: list[str] | None,
+    account: str | None,
+    region: str | None,
+    resource: str | None,
+    since: str | None,
+    archived: str,
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    """The findings the shared filter options select, most severe first."""
+    store = _open_store(db)
+    return store.list_findings(
+        _filter(severity, types, account, region, resource, since, archived, limit)
+    )
+
+
 def _filter(
     severity: str | None,
     types: list[str] | None,
@@ -437,10 +455,7 @@ def findings_list(
     ] = "table",
 ) -> None:
     """List findings, most severe first."""
-    store = _open_store(db)
-    items = store.list_findings(
-        _filter(severity, types, account, region, resource, since, archived, limit)
-    )
+    items = _select(db, severity, types, account, region, resource, since, archived, limit)
     if output_format == "json":
         export.write(items, "json", sys.stdout)
     else:
@@ -485,10 +500,7 @@ def findings_export(
     limit: LimitOpt = None,
 ) -> None:
     """Export findings (GuardDuty JSON, JSON lines or CSV)."""
-    store = _open_store(db)
-    items = store.list_findings(
-        _filter(severity, types, account, region, resource, since, archived, limit)
-    )
+    items = _select(db, severity, types, account, region, resource, since, archived, limit)
     if output is None:
         export.write(items, output_format, sys.stdout)
     else:
@@ -580,7 +592,3 @@ def quarantine_list(db: DbOpt = None, limit: LimitOpt = None) -> None:
     for q in store.quarantined(limit or 1000):
         t.add_row(q.object, q.position, q.reason)
     out.print(t)
-
-
-def main() -> None:  # pragma: no cover - the console script calls app directly
-    app()

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from trailguard.detect.detection import DetectionMeta
-from trailguard.formats.schema import POS, TIME_COLUMN, LogType
+from trailguard.formats.schema import POS, LogType
 
 Row = Mapping[str, Any]
 
@@ -352,4 +352,4 @@ def make_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) -
     return dns_hit(meta, row, obj, more)
 
 
-__all__ = ["TIME_COLUMN", "Hit", "make_hit", "render", "row_digest"]
+__all__ = ["Hit", "make_hit", "render", "row_digest"]
