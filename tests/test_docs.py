@@ -11,7 +11,11 @@ from trailguard.cli import app
 from trailguard.detect.registry import builtin_detections
 from trailguard.settings import SETTINGS
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+# the README and the pages under docs/ that it links to
+README = "\n".join(
+    p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+)
 
 
 def commands(group: Any, prefix: str = "trailguard") -> list[str]:

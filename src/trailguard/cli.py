@@ -592,3 +592,16 @@ def quarantine_list(db: DbOpt = None, limit: LimitOpt = None) -> None:
     for q in store.quarantined(limit or 1000):
         t.add_row(q.object, q.position, q.reason)
     out.print(t)
+
+
+# commands that live beside the packages they drive
+def _register_packages() -> None:
+    from trailguard.enrich import command as enrich_command
+    from trailguard.integrity import command as integrity_command
+    from trailguard.posture import command as posture_command
+
+    for module in (enrich_command, integrity_command, posture_command):
+        module.register(app)
+
+
+_register_packages()

@@ -782,3 +782,12 @@ def test_two_scans_at_once_do_not_duplicate_quarantine(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_record_hits_aggregates_without_a_checkpoint(store: Store) -> None:
+    first = store.record_hits([make_hit(event_key="e1")], now_ms=NOW)
+    again = store.record_hits([make_hit(event_key="e1"), make_hit(event_key="e2")], now_ms=NOW)
+    assert len(first.new) == 1 and not first.updated
+    assert again.updated == first.new and not again.new
+    assert only(store)["service"]["count"] == 2
+    assert store.checkpoint_versions() == {}

@@ -287,6 +287,18 @@ class Store:
             raise StoreError(f"cannot commit {name}: {exc}") from exc
         return replace(result, delta_ids=delta_ids)
 
+    def record_hits(self, hits: Iterable[Hit], now_ms: int) -> CommitResult:
+        """Aggregate hits that come from no log object (integrity, posture, intel changes).
+
+        One transaction; the same aggregation and de-duplication (by ``event_key``) as
+        :meth:`commit_object`, without a checkpoint.
+        """
+        try:
+            with self.engine.begin() as conn:
+                return self._write_hits(conn, list(hits), now_ms)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot record findings: {exc}") from exc
+
     def _write_hits(self, conn: Connection, hits: list[Hit], now_ms: int) -> CommitResult:
         if not hits:
             return CommitResult([], [])
