@@ -14,7 +14,8 @@ from trailguard.settings import SETTINGS
 ROOT = Path(__file__).parent.parent
 # the README and the pages under docs/ that it links to
 README = "\n".join(
-    p.read_text(encoding="utf-8") for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    p.read_text(encoding="utf-8")
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 )
 
 
