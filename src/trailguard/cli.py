@@ -598,9 +598,10 @@ def quarantine_list(db: DbOpt = None, limit: LimitOpt = None) -> None:
 def _register_packages() -> None:
     from trailguard.enrich import command as enrich_command
     from trailguard.integrity import command as integrity_command
+    from trailguard.posture import certs_command
     from trailguard.posture import command as posture_command
 
-    for module in (enrich_command, integrity_command, posture_command):
+    for module in (enrich_command, integrity_command, posture_command, certs_command):
         module.register(app)
 
 
