@@ -104,6 +104,41 @@ window_deltas = sa.Table(
     sa.Column("cells", sa.LargeBinary, nullable=False),
 )
 
+# threat, trusted and AWS-range lists: what each is, and its last good copy
+intel_lists = sa.Table(
+    "intel_lists",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("csv_column", sa.Text),
+    sa.Column("feed", sa.Boolean, nullable=False, default=False),
+    sa.Column("refresh_seconds", sa.Integer),
+    sa.Column("entries", sa.BigInteger, nullable=False),
+    sa.Column("bad_lines", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.Column("refreshed_at", sa.BigInteger, nullable=False),
+    sa.Column("checked_at", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# every change to a list (added, replaced, removed): the audit trail of the detector's inputs
+intel_changes = sa.Table(
+    "intel_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, index=True),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
 
 @dataclass(frozen=True, slots=True)
 class FindingFilter:

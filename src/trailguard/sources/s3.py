@@ -46,6 +46,15 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def make_client(endpoint_url: str | None, where: str = "S3") -> S3Client:
+    """An S3 client with boto3's usual credential and region settings."""
+    try:
+        return boto3.client("s3", endpoint_url=endpoint_url)
+    except (BotoCoreError, ValueError) as exc:
+        # ValueError: botocore rejects a malformed endpoint_url this way.
+        raise SourceError(f"{where}: cannot create an S3 client: {exc}") from exc
+
+
 def parse_s3_url(url: str) -> tuple[str, str]:
     """Split ``s3://bucket/prefix`` into ``(bucket, prefix)``; the prefix may be empty."""
     if not url.startswith("s3://"):
@@ -137,11 +146,7 @@ class S3Source:
         bucket, prefix = parse_s3_url(url)
         owns_client = client is None
         if client is None:
-            try:
-                client = boto3.client("s3", endpoint_url=endpoint_url)
-            except (BotoCoreError, ValueError) as exc:
-                # ValueError: botocore rejects a malformed endpoint_url this way.
-                raise SourceError(f"{url}: cannot create an S3 client: {exc}") from exc
+            client = make_client(endpoint_url, url)
         return cls(bucket, prefix, client=client, page_size=page_size, owns_client=owns_client)
 
     @property
