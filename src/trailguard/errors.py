@@ -9,7 +9,8 @@ Hierarchy::
     │   ├── DecompressError  truncated/corrupt gzip, or a decompression bomb
     │   └── UnknownFormatError
     ├── RuleError            a detection or Sigma rule is invalid (names the file)
-    └── StoreError           the findings store failed
+    ├── StoreError           the findings store failed
+    └── IntelError           a threat/trusted list or feed is unusable as a whole (names it)
 
 Bad *records* are not exceptions: readers count them and set them aside as
 :class:`trailguard.formats.base.Reject` values.  Exceptions are for whole objects
@@ -59,3 +60,8 @@ class RuleError(TrailguardError):
 
 class StoreError(TrailguardError):
     """The findings store failed."""
+
+
+class IntelError(TrailguardError):
+    """A threat or trusted list (or feed) cannot be used at all: wrong format, not UTF-8, not
+    STIX, an XML bomb.  The message names the list's source.  Bad *lines* are not errors."""
