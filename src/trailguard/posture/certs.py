@@ -15,8 +15,8 @@ Pure: bytes and a clock in, reports out.  Loading bundles from files, URLs and s
 Flags (:class:`Flag`): ``EXPIRED``, ``NOT_YET_VALID``, ``EXPIRING`` (within the warning
 window), ``WEAK_KEY`` (RSA or DSA under 2048 bits, EC under 256), ``SHA1`` and ``MD5``
 signatures, and ``ISSUER_NOT_IN_BUNDLE``.  A self-signed certificate's own signature is
-never relied upon (it is trusted, or not, as a whole), so SHA-1 or MD5 on a root is a
-note rather than a flag, as browsers and OpenSSL treat it.
+never relied upon (it is trusted, or not, as a whole, as browsers and OpenSSL treat it),
+so SHA-1 or MD5 on a root is not flagged; its signature algorithm is still shown.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 #: PEM labels that hold a certificate (``TRUSTED CERTIFICATE`` is OpenSSL's, with trust
@@ -255,10 +257,28 @@ def _read_block(
     if label == "TRUSTED CERTIFICATE":
         der = _first_element(der)
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = load_der(der)
     except ValueError as exc:
         return Problem(source, where, f"not a certificate: {exc}")
     return Located(cert, source, where)
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """One DER certificate; ValueError if it is not one."""
+    # cryptography warns about RFC 5280 violations it still accepts (a serial of zero, as
+    # some old roots have); _serial reports them as notes instead
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_der_x509_certificate(der)
+
+
+def _serial(cert: x509.Certificate, notes: list[str]) -> str:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CryptographyDeprecationWarning)
+        serial = cert.serial_number
+    if caught or serial <= 0:
+        notes.append("serial number is not positive, which RFC 5280 forbids")
+    return format(serial, "x")
 
 
 def _first_element(der: bytes) -> bytes:
@@ -277,7 +297,7 @@ def _first_element(der: bytes) -> bytes:
 
 def _read_der(data: bytes, source: str) -> Parsed:
     try:
-        cert = x509.load_der_x509_certificate(data)
+        cert = load_der(data)
     except ValueError:
         reason = "no PEM certificate blocks, and not a DER certificate"
         return Parsed(problems=(Problem(source, "", reason),))
@@ -443,11 +463,8 @@ def _report(
         flags.append(Flag.WEAK_KEY)
     oid = cert.signature_algorithm_oid
     weak_sig = Flag.SHA1 if oid in _SHA1_OIDS else Flag.MD5 if oid in _MD5_OIDS else None
-    if weak_sig is not None:
-        if self_signed:
-            notes.append(f"{weak_sig} self-signature (not relied upon for a root)")
-        else:
-            flags.append(weak_sig)
+    if weak_sig is not None and not self_signed:
+        flags.append(weak_sig)
     if issued_by is None:
         flags.append(Flag.ISSUER_NOT_IN_BUNDLE)
     return CertReport(
@@ -459,7 +476,7 @@ def _report(
         subject_cn=display_name(cert.subject),
         issuer=cert.issuer.rfc4514_string(),
         issuer_cn=display_name(cert.issuer),
-        serial=format(cert.serial_number, "x"),
+        serial=_serial(cert, notes),
         not_before=not_before,
         not_after=not_after,
         days_left=(not_after - now) // timedelta(days=1),
@@ -486,5 +503,6 @@ __all__ = [
     "check_signature",
     "display_name",
     "inspect_bundle",
+    "load_der",
     "read_certificates",
 ]

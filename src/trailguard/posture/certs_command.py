@@ -129,6 +129,7 @@ def certs(
         typer.Argument(
             help="PEM/DER files, folders (.pem, .crt, .cer, recursively), https:// URLs of "
             "bundles, or host:port to read the chain a TLS server sends.",
+            metavar="SOURCE...",
             show_default=False,
         ),
     ],

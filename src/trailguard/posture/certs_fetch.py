@@ -34,10 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from cryptography import x509
-
 from trailguard.errors import ConfigError
-from trailguard.posture.certs import Bundle, Located, Problem, read_certificates
+from trailguard.posture.certs import Bundle, Located, Problem, load_der, read_certificates
 
 SUFFIXES: Final = (".pem", ".crt", ".cer")
 MAX_BUNDLE_BYTES: Final = 16 * 1024 * 1024
@@ -203,7 +201,7 @@ def load_server(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> Bundl
     for n, der in enumerate(chain, start=1):
         where = f"certificate {n} of {len(chain)} sent"
         try:
-            certs.append(Located(x509.load_der_x509_certificate(der), name, where))
+            certs.append(Located(load_der(der), name, where))
         except ValueError as exc:
             problems.append(Problem(name, where, f"not a certificate: {exc}"))
     if not chain:
