@@ -17,8 +17,8 @@ Normalisation rules (what the matchers can rely on):
   above their end or that mix families.
 - Domains are lower-case, without a trailing dot, in IDNA (punycode) form.  Labels are 1-63
   characters of letters, digits, ``-`` and ``_``; names are at most 253 characters and need at
-  least two labels; a name whose last label is all digits is not a domain (it is a mistyped
-  address).
+  least two labels; a name whose last label is all digits or a single character is not a
+  domain (``198.51.100.x`` is a mistyped address).
 - ``*.example.org`` is stored in ``wildcards`` as ``example.org`` and means *subdomains of*
   ``example.org``, not ``example.org`` itself (list the apex as well to match it).
 - Threat names are interned: each entry holds an index into ``threats`` (-1 for none).
@@ -110,6 +110,9 @@ def _v4(text: str) -> int:
     try:
         packed = _inet_pton(_AF_INET, text)
     except OSError:
+        parts = text.split(".")
+        if any(len(p) > 1 and p[0] == "0" and p.isdigit() for p in parts) and len(parts) == 4:
+            raise ValueError("IPv4 octet with a leading zero") from None
         raise ValueError("not an IPv4 address") from None
     # inet_pton's handling of leading zeros differs between C libraries: insist on the
     # canonical spelling so "010.1.1.1" is rejected everywhere.
@@ -169,8 +172,9 @@ def _domain(text: str, *, wildcard: bool = False) -> str:
             raise ValueError("empty label in domain name")
         if len(label) > 63:
             raise ValueError("domain label longer than 63 characters")
-    if _DIGITS.issuperset(labels[-1]):
-        raise ValueError("not a domain name (numeric last label)")
+    if _DIGITS.issuperset(labels[-1]) or len(labels[-1]) < 2:
+        # no top-level domain is numeric or one character long: "198.51.100.x" is a typo
+        raise ValueError("not a domain name (bad top-level label)")
     if len(labels) < 2 and not wildcard:
         raise ValueError("single-label name")
     return name
