@@ -371,6 +371,8 @@ def check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> tuple[V
         params = cert.signature_algorithm_parameters
         if isinstance(key, rsa.RSAPublicKey):
             digest = cert.signature_hash_algorithm
+            if params is None:  # cryptography names no padding for MD5; it can only be PKCS#1
+                params = padding.PKCS1v15()
             if digest is None or not isinstance(params, padding.PKCS1v15 | padding.PSS):
                 return Verdict.UNSUPPORTED, "not an RSA signature"
             key.verify(sig, data, params, digest)

@@ -204,7 +204,7 @@ def certs(
         _tables(out, bundles, reports)
     for bundle in bundles:
         for problem in bundle.problems:
-            err.print(f"[red]unreadable[/red] {escape(str(problem))}")
+            err.print(f"[red]unreadable[/red] {escape(str(problem))}", soft_wrap=True)
     flat = [r for rs in reports for r in rs]
     if record:
         _record(err, flat, now, db)
