@@ -414,7 +414,15 @@ class AddressIndex:
     equally wide ones, the lowest payload), or -1.  Build it with :meth:`build`.
     """
 
-    __slots__ = ("_v4_info", "_v4_start", "_v6_info", "_v6_start_hi", "_v6_start_lo")
+    __slots__ = (
+        "_has_v4",
+        "_has_v6",
+        "_v4_info",
+        "_v4_start",
+        "_v6_info",
+        "_v6_start_hi",
+        "_v6_start_lo",
+    )
 
     def __init__(
         self,
@@ -433,6 +441,8 @@ class AddressIndex:
         self._v6_start_hi = v6_start_hi
         self._v6_start_lo = v6_start_lo
         self._v6_info = v6_info
+        self._has_v4 = bool((v4_info >= 0).any())
+        self._has_v6 = bool((v6_info >= 0).any())
 
     @classmethod
     def build(
@@ -506,13 +516,13 @@ class AddressIndex:
         result = np.full(len(fam), -1, np.int32)
         v4 = np.flatnonzero(fam == FAMILY_V4)
         v6 = np.flatnonzero(fam == FAMILY_V6)
-        if len(v4) and len(self._v4_start) > 1:
+        if len(v4) and self._has_v4:
             result[v4] = self._lookup_v4(lo[v4])
         if len(v6):
             mapped = v6[(hi[v6] == _MAPPED_HI) & ((lo[v6] >> np.uint64(32)) == _MAPPED_LO_TAG)]
-            if len(mapped) and len(self._v4_start) > 1:
+            if len(mapped) and self._has_v4:
                 result[mapped] = self._lookup_v4(lo[mapped] & np.uint64(_V4_MAX))
-            if len(self._v6_start_hi) > 1:
+            if self._has_v6:
                 v6 = v6[result[v6] < 0]
                 result[v6] = self._lookup_v6(hi[v6], lo[v6])
         return result
