@@ -109,7 +109,7 @@ class ListEntries:
 def _v4(text: str) -> int:
     try:
         packed = _inet_pton(_AF_INET, text)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: embedded NUL
         parts = text.split(".")
         if any(len(p) > 1 and p[0] == "0" and p.isdigit() for p in parts) and len(parts) == 4:
             raise ValueError("IPv4 octet with a leading zero") from None
@@ -154,7 +154,7 @@ def _domain(text: str, *, wildcard: bool = False) -> str:
         name = name[:-1]
     if not name.isascii():
         if not name.isprintable():
-            raise ValueError("control character in domain name")
+            raise ValueError("unprintable character in domain name")
         try:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
@@ -241,7 +241,7 @@ class ListBuilder:
             return -1
         index = self._threat_index.get(name)
         if index is None:
-            clean = " ".join(safe_text(name, _THREAT_CHARS).split())
+            clean = safe_text(" ".join(name.split()), _THREAT_CHARS)
             if not clean:
                 index = -1
             else:
