@@ -606,6 +606,15 @@ def test_flags_become_findings_once_per_certificate_and_flag(tmp_path: Path) -> 
 
 # --- servers on 127.0.0.1 -------------------------------------------------------------------
 
+PROXY_ENV = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "http_proxy", "HTTP_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib honours proxy settings: the local server must be reached directly."""
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
 
 @dataclass(frozen=True)
 class Server:
@@ -892,6 +901,7 @@ def test_cli_csv(runner: CliRunner, files: dict[str, Path]) -> None:
         ["--db", "x.db"],
         ["--ca-file", "does-not-exist.pem"],
         ["--warn-days", "-1"],
+        ["--warn-days", "100000"],
     ],
 )
 def test_cli_usage_errors_exit_2(

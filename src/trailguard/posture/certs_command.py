@@ -135,7 +135,7 @@ def certs(
     ],
     warn_days: Annotated[
         int,
-        typer.Option("--warn-days", min=0, help="Flag EXPIRING within this many days."),
+        typer.Option("--warn-days", min=0, max=36500, help="Flag EXPIRING within this many days."),
     ] = 30,
     output_format: Annotated[
         str, typer.Option("--format", help="table, json or csv.", callback=_check_format)
