@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 
+from trailguard import settings
 from trailguard.posture.aws import ErrorKind
 
 T = TypeVar("T")
@@ -33,19 +34,20 @@ class Unavailable:
 Maybe: TypeAlias = T | Unavailable
 
 
+def _default(name: str) -> Any:
+    return settings.BY_NAME[name].default
+
+
 @dataclass(frozen=True, slots=True)
 class PostureConfig:
-    """The user's conventions that the checks apply (from settings)."""
+    """The user's conventions that the checks apply (defaults: the settings table)."""
 
-    keep_forever_buckets: frozenset[str] = frozenset()
-    keep_forever_tag: str = "trailguard:keep-forever"
-    undelete_window_days: int = 30
-    database_ports: frozenset[int] = frozenset(
-        {1433, 1521, 2483, 2484, 3306, 5432, 5984, 6379, 7000, 7001, 8086, 8529, 9042, 9200}
-        | {9300, 11211, 27017, 27018, 27019, 28017, 50000}
-    )
-    environment_tag: str = "Environment"
-    production_values: frozenset[str] = frozenset({"prod", "production"})
+    keep_forever_buckets: frozenset[str] = frozenset(_default("keep_forever_buckets"))
+    keep_forever_tag: str = _default("keep_forever_tag")
+    undelete_window_days: int = _default("undelete_window_days")
+    database_ports: frozenset[int] = frozenset(int(p) for p in _default("database_ports"))
+    environment_tag: str = _default("environment_tag")
+    production_values: frozenset[str] = frozenset(_default("production_values"))
 
 
 # --- S3 -------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def public_exposure(b: Bucket, snapshot: AccountSnapshot) -> list[str] | Unavail
     return found
 
 
-class _BucketCheck(Check):
+class BucketCheck(Check):
     """A check that looks at every bucket of the account."""
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -198,7 +198,7 @@ class _BucketCheck(Check):
         return self.skip(snapshot, gap, b.region, "S3Bucket", b.name, bucket_resource(b))
 
 
-class S3BucketVersioningCheck(_BucketCheck):
+class S3BucketVersioningCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_versioning",
         finding_type="Policy:S3/BucketVersioningDisabled",
@@ -223,7 +223,7 @@ class S3BucketVersioningCheck(_BucketCheck):
             yield self.on(snapshot, b, "FAIL", f"{b.name}: versioning is {state}")
 
 
-class S3BucketMfaDeleteCheck(_BucketCheck):
+class S3BucketMfaDeleteCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_mfa_delete",
         finding_type="Policy:S3/BucketMFADeleteDisabled",
@@ -256,7 +256,7 @@ class S3BucketMfaDeleteCheck(_BucketCheck):
             yield self.on(snapshot, b, "INFO", f"{b.name}: MFA delete is off (not keep-forever)")
 
 
-class S3BucketUndeleteWindowCheck(_BucketCheck):
+class S3BucketUndeleteWindowCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_undelete_window",
         finding_type="Policy:S3/BucketUndeleteWindowMissing",
@@ -316,7 +316,7 @@ class S3BucketUndeleteWindowCheck(_BucketCheck):
             )
 
 
-class S3KeepForeverNoExpiryCheck(_BucketCheck):
+class S3KeepForeverNoExpiryCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_keep_forever_no_expiry",
         finding_type="Policy:S3/KeepForeverBucketExpires",
@@ -384,7 +384,7 @@ class S3AccountPublicAccessBlockCheck(Check):
         return [self.result(snapshot, "FAIL", GLOBAL, "Account", key, acct, msg)]
 
 
-class S3BucketPublicAccessBlockCheck(_BucketCheck):
+class S3BucketPublicAccessBlockCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_public_access_block",
         finding_type="Policy:S3/BucketBlockPublicAccessDisabled",
@@ -415,7 +415,7 @@ class S3BucketPublicAccessBlockCheck(_BucketCheck):
             )
 
 
-class S3BucketPublicGrantCheck(_BucketCheck):
+class S3BucketPublicGrantCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_public_grant",
         finding_type="Policy:S3/BucketPublicAccessGranted",
@@ -440,7 +440,7 @@ class S3BucketPublicGrantCheck(_BucketCheck):
             yield self.on(snapshot, b, "PASS", f"{b.name}: no public grant")
 
 
-class S3BucketDefaultEncryptionCheck(_BucketCheck):
+class S3BucketDefaultEncryptionCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_default_encryption",
         finding_type="Policy:S3/BucketEncryptionDisabled",
@@ -466,7 +466,7 @@ class S3BucketDefaultEncryptionCheck(_BucketCheck):
             yield self.on(snapshot, b, "FAIL", f"{b.name}: no default encryption")
 
 
-class S3BucketAccessLoggingCheck(_BucketCheck):
+class S3BucketAccessLoggingCheck(BucketCheck):
     meta: ClassVar[CheckMeta] = CheckMeta(
         id="s3_bucket_access_logging",
         finding_type="Policy:S3/BucketAccessLoggingDisabled",
