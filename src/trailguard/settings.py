@@ -75,6 +75,53 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "Reader processes for local files (0: read in the main process). Default: one per CPU.",
         minimum=0,
     ),
+    Setting("posture_concurrency", int, 8, "AWS calls trailguard posture makes at once."),
+    Setting(
+        "posture_max_attempts",
+        int,
+        8,
+        "Attempts per AWS call of trailguard posture (throttling is retried with backoff).",
+    ),
+    Setting(
+        "keep_forever_buckets",
+        list,
+        [],
+        "Buckets whose data is never deleted (MFA delete required, no lifecycle expiry).",
+    ),
+    Setting(
+        "keep_forever_tag",
+        str,
+        "trailguard:keep-forever",
+        "Bucket tag that marks a bucket keep-forever when its value is true.",
+    ),
+    Setting(
+        "undelete_window_days",
+        int,
+        30,
+        "Days noncurrent versions must be kept before a lifecycle rule expires them.",
+    ),
+    Setting(
+        "database_ports",
+        list,
+        [
+            *("1433", "1521", "2483", "2484", "3306", "5432", "5984", "6379", "7000", "7001"),
+            *("8086", "8529", "9042", "9200", "9300", "11211", "27017", "27018", "27019"),
+            *("28017", "50000"),
+        ],
+        "Database and cache ports that must not be open to the internet.",
+    ),
+    Setting(
+        "environment_tag",
+        str,
+        "Environment",
+        "Tag naming a resource's environment (production or not).",
+    ),
+    Setting(
+        "production_values",
+        list,
+        ["prod", "production"],
+        "Values of environment_tag that mean production (case-insensitive).",
+    ),
 )
 BY_NAME: Final = {s.name: s for s in SETTINGS}
 
