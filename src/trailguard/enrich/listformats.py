@@ -95,17 +95,15 @@ _CSV_OPTIONS: dict[str, Any] = {"skipinitialspace": True, "strict": False}
 def parse_list(data: bytes, fmt: str, *, source: str, csv_column: str | None = None) -> ListEntries:
     """Parse one list file.  ``source`` names it in errors (a path, URL or list name)."""
     name = fmt.strip().upper()
-    parser = _PARSERS.get(name)
-    if parser is None:
+    if name not in FORMATS:
         raise IntelError(f"{source}: unknown list format {fmt!r} (one of {', '.join(FORMATS)})")
     builder = ListBuilder()
-    if name in ("STIX", "STIX2"):
-        if name == "STIX2" or data.lstrip()[:1] in (b"{", b"["):
-            _parse_stix2(data, builder, source)
-        else:
-            _parse_stix1(data, builder, source)
+    if name == "STIX2" or (name == "STIX" and data.lstrip()[:1] in (b"{", b"[")):
+        _parse_stix2(data, builder, source)
+    elif name == "STIX":
+        _parse_stix1(data, builder, source)
     else:
-        parser(_text(data, source), builder, source, csv_column)
+        _TEXT_PARSERS[name](_text(data, source), builder, source, csv_column)
     if len(builder) == 0 and builder.bad_count:
         first = builder.first_bad()
         where = f"; line {first.line}: {first.reason}: {first.text!r}" if first else ""
@@ -767,10 +765,8 @@ def _pattern_values(pattern: str) -> list[tuple[str, str, str]]:
 
 _Parser = Callable[[str, ListBuilder, str, str | None], None]
 
-_PARSERS: dict[str, _Parser] = {
+_TEXT_PARSERS: dict[str, _Parser] = {
     "TXT": _parse_txt,
-    "STIX": _parse_txt,  # dispatched in parse_list
-    "STIX2": _parse_txt,  # dispatched in parse_list
     "OTX_CSV": _parse_otx,
     "FIRE_EYE": _parse_fire_eye,
     "PROOF_POINT": _parse_proof_point,
