@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Optional
@@ -36,6 +37,7 @@ from trailguard.outputs import export
 from trailguard.sources.base import open_sources
 
 if TYPE_CHECKING:  # the store and the engine load on first use: a quicker start
+    from trailguard.enrich.enricher import Enricher
     from trailguard.findings.store import FindingFilter, Store
     from trailguard.scan import ScanSummary
 
@@ -98,6 +100,31 @@ def _load_detections(rules: list[str], builtin: bool = True) -> list[Detection]:
     for p in problems:
         err.print(f"[yellow]rule skipped:[/yellow] {p}", markup=True, highlight=False)
     return detections
+
+
+def _enricher(store: Store, cfg: dict[str, Any]) -> Enricher:
+    """The enricher over the store's intel lists and the configured GeoIP databases."""
+    from trailguard.enrich.geo import GeoLookup
+    from trailguard.enrich.intel import load_enricher
+    from trailguard.findings.intel_store import IntelStore
+
+    geo = GeoLookup(
+        settings.get("geoip_city_mmdb", None, cfg), settings.get("geoip_asn_mmdb", None, cfg)
+    )
+    return load_enricher(IntelStore(store), geo)
+
+
+def _demo_intel(store: Store, folder: Path) -> None:
+    """Load the demo's threat lists (they name the sample's attackers)."""
+    from trailguard.enrich.intel import IntelManager
+    from trailguard.enrich.lists import ListSpec
+    from trailguard.findings.intel_store import IntelStore
+    from trailguard.samplegen import write_demo_lists
+    from trailguard.sources.fetch import fetch
+
+    manager = IntelManager(IntelStore(store), fetch, clock=time.time, trigger="demo")
+    for name, category, path in write_demo_lists(folder):
+        manager.add(ListSpec(name, str(path), "threat", category, "TXT"), replace_existing=True)
 
 
 def default_workers() -> int:
@@ -175,6 +202,8 @@ def print_summary(s: ScanSummary, console: Console) -> None:
     for log_type in ("cloudtrail", "vpcflow", "dns"):
         t.add_row(f"events: {log_type}", f"{s.events.get(log_type, 0):,}")
     t.add_row("bytes read", f"{s.bytes:,}")
+    if s.trusted:
+        t.add_row("records about trusted addresses/domains", f"{s.trusted:,}")
     t.add_row("records rejected", f"{s.rejected:,}")
     if s.previously_rejected:
         t.add_row("  in objects skipped (see quarantine list)", f"{s.previously_rejected:,}")
@@ -281,6 +310,7 @@ def scan(
             on_progress=update,
             workers=default_workers() if n_workers is None else int(n_workers),
             engine_memory=str(settings.get("engine_memory", None, cfg)),
+            enricher=_enricher(store, cfg),
         )
         if progress is not None:
             with progress:
@@ -353,7 +383,10 @@ def demo(
         store = Store.open(db or Path(tmp) / "demo.db")
         try:
             update, progress = _progress_reporter(sys.stderr.isatty())
-            scanner = Scanner(store, builtin_detections(), on_progress=update)
+            _demo_intel(store, Path(tmp) / "intel")
+            scanner = Scanner(
+                store, builtin_detections(), on_progress=update, enricher=_enricher(store, {})
+            )
             if progress is not None:
                 with progress:
                     summary = scanner.scan(open_sources([str(target)]))

@@ -132,6 +132,11 @@ class SampleManifest:
     threat_domains: tuple[str, ...] = (THREAT_DOMAIN,)
 
     @property
+    def intel_finding_types(self) -> tuple[str, ...]:
+        """Finding types that only the demo's threat lists (:data:`DEMO_LISTS`) reveal."""
+        return tuple(sorted({a.finding_type for a in self.attacks if a.needs_threat_list}))
+
+    @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
@@ -155,6 +160,25 @@ ATTACKER_IP: Final = "192.0.2.45"
 SCAN_TARGET: Final = "203.0.113.50"
 REBIND_DOMAIN: Final = "a9fea9fe.rebind.example.net."
 IMDS_IP: Final = "169.254.169.254"
+
+
+#: the demo's threat lists, (name, category, entries): they name the sample's attackers
+DEMO_LISTS: Final = (
+    ("demo-threats", "custom", (THREAT_IP, "2001:db8:bad::/48", "malware-drop.example")),
+    ("demo-c2-domains", "c2", (THREAT_DOMAIN,)),
+    ("demo-tor-exits", "tor", (ATTACKER_IP,)),
+)
+
+
+def write_demo_lists(folder: Path) -> list[tuple[str, str, Path]]:
+    """Write :data:`DEMO_LISTS` as TXT files in ``folder``: (name, category, path) each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, category, entries in DEMO_LISTS:
+        path = folder / f"{name}.txt"
+        path.write_text(f"# trailguard demo: {category} list\n" + "\n".join(entries) + "\n")
+        out.append((name, category, path))
+    return out
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -1943,6 +1967,37 @@ class _Story:
         self.c2(self.at(0.80) + 9 * 60 + 2)
         self.normal_dns(self.at(0.72) + 44)
 
+    def tor_calls(self) -> None:
+        """The attacker's address is on the demo's Tor list: its calls are Tor findings too."""
+        calls = sorted(
+            (t, r)
+            for region in REGIONS
+            for t, r in self.ct.records[region]
+            if r.get("sourceIPAddress") == ATTACKER_IP
+        )
+        for recon in (True, False):
+            mine = [
+                (t, r)
+                for t, r in calls
+                if r["eventName"].startswith(("List", "Describe", "Get")) == recon
+            ]
+            if not mine:
+                continue
+            kind = "Recon" if recon else "UnauthorizedAccess"
+            self.attack(
+                f"tor-{'recon' if recon else 'api'}-calls",
+                f"{kind}:IAMUser/TorIPCaller",
+                "cloudtrail",
+                mine[0][1]["awsRegion"],
+                mine[0][0],
+                mine[-1][0],
+                str(mine[0][1]["userIdentity"].get("accessKeyId") or ""),
+                ATTACKER_IP,
+                f"{len(mine)} {'reconnaissance ' if recon else ''}calls from {ATTACKER_IP}, "
+                "a Tor exit node on the demo's Tor list.",
+                intel=True,
+            )
+
     # -- (a) root credentials
 
     def root_near_miss(self, t: float) -> None:
@@ -2696,6 +2751,7 @@ def generate_sample(
     # events nudged past either end of the period stay out of the sample
     for region in REGIONS:
         ct.records[region] = [(t, r) for t, r in ct.records[region] if t0 <= t < t1]
+    story.tor_calls()
 
     writer = _Writer(out)
     names = _Rand(f"{seed}/names")

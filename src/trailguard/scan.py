@@ -22,6 +22,7 @@ from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.engine import ENGINE_MEMORY, Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowDelta
+from trailguard.enrich.enricher import Enricher
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
@@ -49,6 +50,8 @@ class ScanSummary:
     updated: dict[str, float] = field(default_factory=dict)
     detection_errors: dict[str, list[str]] = field(default_factory=dict)
     seen_objects: list[str] = field(default_factory=list)
+    #: records whose remote address or domain is on a trusted list: no detection sees them
+    trusted: int = 0
     seconds: float = 0.0
 
     @property
@@ -78,6 +81,7 @@ class ScanSummary:
             "findingsNew": dict(self.by_severity(self.new)),
             "findingsUpdated": dict(self.by_severity(self.updated)),
             "detectionErrors": self.detection_errors,
+            "trustedRecords": self.trusted,
             "seconds": round(self.seconds, 3),
         }
 
@@ -175,8 +179,10 @@ class Scanner:
         on_progress: Progress | None = None,
         workers: int = 0,
         engine_memory: str = ENGINE_MEMORY,
+        enricher: Enricher | None = None,
     ) -> None:
         self.store = store
+        self.enricher = enricher or Enricher()
         self.workers = workers
         self.options = options or ReadOptions()
         self.clock = clock
@@ -213,7 +219,9 @@ class Scanner:
                 elif not isinstance(batch, _Marker):
                     assert reading.log_type is not None
                     summary.events[reading.log_type] += batch.num_rows
-                    hits.extend(self.engine.run(reading.log_type, batch, obj.name))
+                    enriched = self.enricher.enrich(reading.log_type, batch)
+                    summary.trusted += enriched.trusted_rows
+                    hits.extend(self.engine.run(reading.log_type, enriched.batch, obj.name))
                     if self.on_progress:
                         self.on_progress(summary)
             self._prune()

@@ -69,6 +69,19 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "a temporary folder (slower, but memory stays bounded).",
     ),
     Setting(
+        "geoip_city_mmdb",
+        str,
+        None,
+        "A MaxMind GeoLite2/GeoIP2 City .mmdb file, for city and coordinates of public "
+        "addresses (the bundled database has country and AS organisation only).",
+    ),
+    Setting(
+        "geoip_asn_mmdb",
+        str,
+        None,
+        "A MaxMind GeoLite2/GeoIP2 ASN .mmdb file, for AS numbers of public addresses.",
+    ),
+    Setting(
         "workers",
         int,
         None,
@@ -139,13 +152,36 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
     return {}
 
 
-def _parse(path: Path) -> dict[str, Any]:
+def load_section(name: str, path: Path | None = None) -> tuple[Path | None, dict[str, Any]]:
+    """A table of the config file other than the settings (``[feeds]``, ...), and its file.
+
+    The table may be at the top level or inside ``[trailguard]``.
+    """
+    candidates = [path] if path else config_paths()
+    for p in candidates:
+        if p.is_file():
+            data = _read(p)
+            inner = data.get("trailguard")
+            table = data.get(name, inner.get(name) if isinstance(inner, dict) else None)
+            if table is None:
+                return p, {}
+            if not isinstance(table, dict):
+                raise ConfigError(f"{p}: [{name}] must be a table")
+            return p, table
+    return None, {}
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    data = _read(path)
     section = data.get("trailguard", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [trailguard] must be a table of settings")

@@ -11,6 +11,9 @@ from trailguard.detect.detection import Detection
 from trailguard.detect.engine import Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.registry import builtin_detections, example_files
+from trailguard.enrich.enricher import Enricher
+from trailguard.enrich.entries import ListEntries
+from trailguard.enrich.listformats import parse_list
 from trailguard.formats import ReadOptions, read_object
 from trailguard.sources.base import SourceObject
 
@@ -23,15 +26,32 @@ CASES = [
 ]
 
 
+def example_enricher(folder: Path) -> Enricher:
+    """The lists an example folder holds: ``intel_threat_<category>.txt``, ``intel_trusted.txt``."""
+    threat: dict[str, list[tuple[str, ListEntries]]] = {}
+    trusted = []
+    for f in sorted(folder.glob("intel_*.txt")):
+        entries = parse_list(f.read_bytes(), "TXT", source=str(f))
+        assert entries.bad_count == 0, entries.bad
+        kind = f.stem.split("_")[1:]
+        if kind == ["trusted"]:
+            trusted.append((f.stem, entries))
+        else:
+            threat.setdefault(kind[1], []).append((f.stem, entries))
+    return Enricher(threat, trusted)
+
+
 def run_detection(d: Detection, path: Path, batch_rows: int = 65_536) -> list[Hit]:
     data = path.read_bytes()
     obj = SourceObject(str(path), "1", len(data), lambda: io.BytesIO(data))
     reading = read_object(obj, ReadOptions(batch_rows=batch_rows))
     engine = Engine([d])
+    enricher = example_enricher(path.parent)
     hits: list[Hit] = []
     for batch in reading.batches():
         assert reading.log_type == d.meta.log_type
-        hits.extend(engine.run(d.meta.log_type, batch, obj.name))
+        enriched = enricher.enrich(d.meta.log_type, batch).batch
+        hits.extend(engine.run(d.meta.log_type, enriched, obj.name))
     hits.extend(engine.take_window_changes()[1])
     assert not reading.rejects, reading.rejects
     assert not engine.errors, engine.errors

@@ -55,6 +55,9 @@ class Hit:
     feature: str
     resource_role: str = "TARGET"
     additional_info: dict[str, Any] = field(default_factory=dict)
+    #: GuardDuty's ``evidence.threatIntelligenceDetails``: the lists the row's addresses and
+    #: domains are on
+    threat_intelligence: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Safe(dict[str, Any]):
@@ -72,7 +75,12 @@ def render(template: str, values: Mapping[str, Any]) -> str:
 
 def row_digest(row: Row, columns: tuple[str, ...] | None = None) -> str:
     """A stable key for a row without an id of its own (independent of its object)."""
-    names = columns if columns is not None else tuple(sorted(k for k in row if k != POS))
+    # enrichment columns ("…__…") depend on the lists of the day, not on the event
+    names = (
+        columns
+        if columns is not None
+        else tuple(sorted(k for k in row if k != POS and "__" not in k))
+    )
     h = hashlib.blake2b(digest_size=16)
     for name in names:
         h.update(repr(row.get(name)).encode("utf-8", "replace"))
@@ -80,14 +88,59 @@ def row_digest(row: Row, columns: tuple[str, ...] | None = None) -> str:
     return h.hexdigest()
 
 
-def ip_details(ip: str | None) -> dict[str, Any]:
+def ip_details(ip: str | None, row: Row | None = None, column: str | None = None) -> dict[str, Any]:
+    """GuardDuty's ``…IpDetails`` of ``ip``; with the enrichment columns of ``column`` in
+    ``row``, also its country, city, organisation and AWS service."""
     if not ip:
         return {}
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return {}
-    return {"ipAddressV6": ip} if addr.version == 6 else {"ipAddressV4": ip}
+    out: dict[str, Any] = {"ipAddressV6": ip} if addr.version == 6 else {"ipAddressV4": ip}
+    if row is None or column is None:
+        return out
+    prefix = f"{column}__"
+    country = row.get(prefix + "country")
+    if country:
+        out["country"] = {"countryCode": country, "countryName": row.get(prefix + "country_name")}
+    city = row.get(prefix + "city")
+    if city:
+        out["city"] = {"cityName": city}
+    org = row.get(prefix + "as_org")
+    asn = row.get(prefix + "asn")
+    if org or asn:
+        out["organization"] = {
+            "asn": str(asn) if asn is not None else None,
+            "asnOrg": org,
+            "isp": org,
+            "org": org,
+        }
+    if row.get(prefix + "aws"):
+        out["awsDetails"] = {
+            "service": row.get(prefix + "aws_service"),
+            "region": row.get(prefix + "aws_region"),
+        }
+    return out
+
+
+#: the suffixes of the enrichment columns that name a threat list, by list category
+THREAT_SUFFIXES: Final = ("__threat_custom", "__threat_tor", "__threat_mining", "__threat_c2")
+
+
+def threat_intelligence(row: Row) -> list[dict[str, Any]]:
+    """``threatIntelligenceDetails``: each threat list a value of ``row`` is on, once."""
+    found: dict[str, set[str]] = {}
+    for key, value in row.items():
+        if value and key.endswith(THREAT_SUFFIXES):
+            names = found.setdefault(str(value), set())
+            name = row.get(key + "_name")
+            if name:
+                names.add(str(name))
+    return [
+        {"threatListName": name, "threatNames": sorted(threats)}
+        for name, threats in sorted(found.items())
+    ]
 
 
 def is_public(ip: str | None) -> bool:
@@ -134,7 +187,7 @@ def cloudtrail_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = N
     account = row.get("recipientAccountId") or ui.get("accountId") or "unknown"
     region = row.get("awsRegion") or "unknown"
     when: datetime = row["eventTime"]
-    remote = ip_details(ip)
+    remote = ip_details(ip, row, "sourceIPAddress")
     api: dict[str, Any] = {
         "api": row.get("eventName"),
         "serviceName": row.get("eventSource"),
@@ -198,6 +251,10 @@ def flow_sides(row: Row) -> tuple[str, str | None, int | None, str | None, int |
     return "UNKNOWN", src, sport, dst, dport
 
 
+def _column_of(row: Row, ip: str | None) -> str:
+    return "srcaddr" if ip is not None and ip == row.get("srcaddr") else "dstaddr"
+
+
 def instance_resource(
     instance_id: str | None,
     eni: str | None = None,
@@ -237,8 +294,8 @@ def flow_hit(meta: DetectionMeta, row: Row, obj: str, more: Row | None = None) -
             "blocked": row.get("action") == "REJECT",
             "localPortDetails": {"port": local_port},
             "remotePortDetails": {"port": remote_port},
-            "localIpDetails": ip_details(local_ip),
-            "remoteIpDetails": ip_details(remote_ip),
+            "localIpDetails": ip_details(local_ip, row, _column_of(row, local_ip)),
+            "remoteIpDetails": ip_details(remote_ip, row, _column_of(row, remote_ip)),
         },
     }
     return _new_hit(
@@ -326,6 +383,12 @@ def _new_hit(meta: DetectionMeta, row: Row, values: Row, more: Row | None, **fie
         **values,
         **(more or {}),
     }
+    intel = threat_intelligence(row)
+    if intel:
+        filled.setdefault("threat_list", ", ".join(t["threatListName"] for t in intel))
+        info = fields.setdefault("additional_info", {})
+        info["threatListName"] = ", ".join(t["threatListName"] for t in intel)
+        fields["threat_intelligence"] = intel
     return Hit(
         detection_id=meta.id,
         finding_type=meta.finding_type,

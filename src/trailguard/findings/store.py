@@ -452,6 +452,11 @@ class Store:
                 updated_ms=now_ms,
                 archived=archived,
                 evidence={
+                    **(
+                        {"threatIntelligenceDetails": hit["threat_intelligence"]}
+                        if hit.get("threat_intelligence")
+                        else {}
+                    ),
                     "firstOccurrence": {
                         "object": first_row["object"],
                         "position": first_row["position"],

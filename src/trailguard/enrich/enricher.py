@@ -1,0 +1,292 @@
+"""Columns added to every batch: threat and trusted hits, GeoIP/ASN and AWS ranges.
+
+For each address column ``A`` of a log type (CloudTrail ``sourceIPAddress``; flow
+``srcaddr`` and ``dstaddr``; Resolver ``srcaddr``) the batch gains:
+
+* ``A__threat_custom``, ``A__threat_tor``, ``A__threat_mining``, ``A__threat_c2`` - the name of
+  the threat list of that category the address is on (the narrowest entry wins), and
+  ``A__threat_<category>_name`` the threat name that entry carries, if any;
+* ``A__trusted`` - the trusted list it is on;
+* ``A__public`` - publicly routable; and for public addresses ``A__country``,
+  ``A__country_name``, ``A__city``, ``A__asn``, ``A__as_org``;
+* ``A__aws`` - an AWS address (from an ``aws`` list - AWS's ip-ranges.json - or, without one,
+  from the AS organisation), with ``A__aws_service`` and ``A__aws_region`` when known.
+
+For Resolver logs the queried domain gets the threat and trusted columns too
+(``query_name__threat_<category>``, ``query_name__trusted``), and ``answers__threat_<category>``
+names the list an answer's address is on.
+
+Rows whose remote side is trusted - a trusted address in CloudTrail and flow logs, a trusted
+domain in Resolver logs - are dropped before any detection sees them: trusted lists win over
+threat lists and over every other detection, as in GuardDuty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trailguard.enrich.addresses import AddressIndex, ParsedAddresses, is_public, parse_addresses
+from trailguard.enrich.domains import DomainIndex
+from trailguard.enrich.entries import ListEntries
+from trailguard.enrich.geo import AMAZON_AS_ORGS, NOWHERE, GeoInfo, GeoLookup
+from trailguard.enrich.lists import CATEGORIES
+
+ADDRESS_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "cloudtrail": ("sourceIPAddress",),
+    "vpcflow": ("srcaddr", "dstaddr"),
+    "dns": ("srcaddr",),
+}
+DOMAIN_COLUMNS: Final[dict[str, tuple[str, ...]]] = {"dns": ("query_name",)}
+#: whose trusted hit drops the row (the remote side in each log type)
+TRUSTED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "cloudtrail": ("sourceIPAddress",),
+    "vpcflow": ("srcaddr", "dstaddr"),
+    "dns": ("query_name",),
+}
+
+
+@dataclass(slots=True)
+class _Labels:
+    """Payload of an index entry: which list, and which threat name."""
+
+    lists: list[str] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
+
+    def arrays(self) -> tuple[pa.Array, pa.Array]:
+        return pa.array(self.lists, pa.string()), pa.array(self.names, pa.string())
+
+
+@dataclass(slots=True)
+class _Collected:
+    """Entries of several lists, their payloads renumbered into one label table."""
+
+    labels: _Labels = field(default_factory=_Labels)
+    v4: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    v6: list[tuple[np.ndarray, ...]] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    domain_info: list[np.ndarray] = field(default_factory=list)
+    wildcards: list[str] = field(default_factory=list)
+    wildcard_info: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, name: str, entries: ListEntries) -> None:
+        offset = len(self.labels.lists) + 1  # info -1 (no threat name) -> the list's own label
+        self.labels.lists.append(name)
+        self.labels.names.append(None)
+        for threat in entries.threats:
+            self.labels.lists.append(name)
+            self.labels.names.append(threat)
+
+        def info(a: Sequence[int]) -> np.ndarray:
+            return np.asarray(a, dtype=np.int32) + np.int32(offset)
+
+        def q(a: Sequence[int]) -> np.ndarray:
+            return np.asarray(a, dtype=np.uint64)
+
+        self.v4.append((q(entries.v4_start), q(entries.v4_end), info(entries.v4_info)))
+        self.v6.append(
+            (
+                q(entries.v6_start_hi),
+                q(entries.v6_start_lo),
+                q(entries.v6_end_hi),
+                q(entries.v6_end_lo),
+                info(entries.v6_info),
+            )
+        )
+        self.domains.extend(entries.domains)
+        self.domain_info.append(info(entries.domain_info))
+        self.wildcards.extend(entries.wildcards)
+        self.wildcard_info.append(info(entries.wildcard_info))
+
+    def address_index(self) -> AddressIndex:
+        def cat(parts: Sequence[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        return AddressIndex.build(
+            cat([p[0] for p in self.v4], np.uint64),
+            cat([p[1] for p in self.v4], np.uint64),
+            cat([p[2] for p in self.v4], np.int32),
+            cat([p[0] for p in self.v6], np.uint64),
+            cat([p[1] for p in self.v6], np.uint64),
+            cat([p[2] for p in self.v6], np.uint64),
+            cat([p[3] for p in self.v6], np.uint64),
+            cat([p[4] for p in self.v6], np.int32),
+        )
+
+    def domain_index(self) -> DomainIndex:
+        def cat(parts: Sequence[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+
+        return DomainIndex.build(
+            self.domains, cat(self.domain_info), self.wildcards, cat(self.wildcard_info)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    addresses: AddressIndex
+    domains: DomainIndex
+    lists: pa.Array
+    names: pa.Array
+
+    @classmethod
+    def of(cls, collected: _Collected) -> _Lookup:
+        lists, names = collected.labels.arrays()
+        return cls(collected.address_index(), collected.domain_index(), lists, names)
+
+    def label(self, idx: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        where = pa.array(idx, pa.int32(), mask=idx < 0)
+        return self.lists.take(where), self.names.take(where)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichResult:
+    batch: pa.RecordBatch
+    trusted_rows: int
+
+
+class Enricher:
+    """Adds the enrichment columns to batches; built once per scan from the store's lists."""
+
+    def __init__(
+        self,
+        threat: dict[str, list[tuple[str, ListEntries]]] | None = None,
+        trusted: Sequence[tuple[str, ListEntries]] = (),
+        aws: Sequence[tuple[str, ListEntries]] = (),
+        geo: GeoLookup | None = None,
+    ) -> None:
+        threat = threat or {}
+        self.threat: dict[str, _Lookup] = {}
+        for category in CATEGORIES:
+            c = _Collected()
+            for name, entries in threat.get(category, []):
+                c.add(name, entries)
+            self.threat[category] = _Lookup.of(c)
+        t = _Collected()
+        for name, entries in trusted:
+            t.add(name, entries)
+        self.trusted = _Lookup.of(t)
+        a = _Collected()
+        for name, entries in aws:
+            a.add(name, entries)
+        self.aws = _Lookup.of(a)
+        self.has_aws_ranges = bool(aws)
+        self.geo = geo or GeoLookup()
+
+    def enrich(self, log_type: str, batch: pa.RecordBatch) -> EnrichResult:
+        columns: dict[str, pa.Array] = {}
+        for name in ADDRESS_COLUMNS.get(log_type, ()):
+            if name in batch.schema.names:
+                columns.update(self._addresses(name, batch.column(name)))
+        for name in DOMAIN_COLUMNS.get(log_type, ()):
+            if name in batch.schema.names:
+                columns.update(self._domains(name, batch.column(name)))
+        if log_type == "dns" and "answers" in batch.schema.names:
+            columns.update(self._answers(batch.column("answers")))
+        out = batch
+        for name, array in columns.items():
+            out = out.append_column(name, array)
+        trusted = [
+            columns[f"{c}__trusted"]
+            for c in TRUSTED_COLUMNS.get(log_type, ())
+            if f"{c}__trusted" in columns
+        ]
+        dropped = 0
+        if trusted and batch.num_rows:
+            mask = pc.is_valid(trusted[0])
+            for more in trusted[1:]:
+                mask = pc.or_(mask, pc.is_valid(more))
+            dropped = pc.sum(mask).as_py() or 0
+            if dropped:
+                out = out.filter(pc.invert(mask))
+        return EnrichResult(out, dropped)
+
+    def _addresses(self, name: str, col: pa.Array) -> dict[str, pa.Array]:
+        parsed = parse_addresses(col)
+        out: dict[str, pa.Array] = {}
+        for category, lookup in self.threat.items():
+            lists, names = lookup.label(lookup.addresses.lookup(parsed))
+            out[f"{name}__threat_{category}"] = lists
+            out[f"{name}__threat_{category}_name"] = names
+        out[f"{name}__trusted"] = self.trusted.label(self.trusted.addresses.lookup(parsed))[0]
+        public = is_public(parsed)
+        out[f"{name}__public"] = pa.array(public, pa.bool_())
+        out.update(self._geo(name, col, parsed, public))
+        return out
+
+    def _geo(
+        self, name: str, col: pa.Array, parsed: ParsedAddresses, public: np.ndarray
+    ) -> dict[str, pa.Array]:
+        n = len(col)
+        mask = pa.array(public, pa.bool_())
+        distinct = pc.unique(pc.filter(col, mask)) if n else pa.array([], pa.string())
+        infos: list[GeoInfo] = [self.geo.lookup(ip) for ip in distinct.to_pylist() if ip]
+        if len(infos) != len(distinct):
+            infos = [self.geo.lookup(ip) if ip else NOWHERE for ip in distinct.to_pylist()]
+        at = pc.index_in(col, value_set=distinct)
+        at = pc.if_else(mask, at, pa.scalar(None, pa.int32()))
+
+        def column(values: list[object], type_: pa.DataType) -> pa.Array:
+            return pa.array(values, type_).take(at)
+
+        out = {
+            f"{name}__country": column([g.country_code for g in infos], pa.string()),
+            f"{name}__country_name": column([g.country_name for g in infos], pa.string()),
+            f"{name}__city": column([g.city for g in infos], pa.string()),
+            f"{name}__asn": column([g.asn for g in infos], pa.int64()),
+            f"{name}__as_org": column([g.as_org for g in infos], pa.string()),
+        }
+        parsed_public = at  # rows with geo
+        if self.has_aws_ranges:
+            _, label = self.aws.label(self.aws.addresses.lookup(parsed))
+            parts = pc.split_pattern(label, " ", max_splits=1)
+            out[f"{name}__aws"] = pc.is_valid(label)
+            out[f"{name}__aws_service"] = pc.list_element(parts, 0)
+            out[f"{name}__aws_region"] = pc.list_element(parts, 1)
+        else:
+            amazon = pa.array([g.as_org in AMAZON_AS_ORGS for g in infos], pa.bool_())
+            is_aws = pc.fill_null(amazon.take(parsed_public), False)
+            out[f"{name}__aws"] = is_aws
+            out[f"{name}__aws_service"] = pa.nulls(n, pa.string())
+            out[f"{name}__aws_region"] = pa.nulls(n, pa.string())
+        return out
+
+    def _domains(self, name: str, col: pa.Array) -> dict[str, pa.Array]:
+        out: dict[str, pa.Array] = {}
+        for category, lookup in self.threat.items():
+            idx = lookup.domains.lookup_column(col)
+            lists, names = lookup.lists.take(idx), lookup.names.take(idx)
+            out[f"{name}__threat_{category}"] = lists
+            out[f"{name}__threat_{category}_name"] = names
+        out[f"{name}__trusted"] = self.trusted.lists.take(self.trusted.domains.lookup_column(col))
+        return out
+
+    def _answers(self, answers: pa.Array) -> dict[str, pa.Array]:
+        """Per row, the threat list of the first answer whose address is on one."""
+        n = len(answers)
+        if isinstance(answers, pa.ChunkedArray):
+            answers = answers.combine_chunks()
+        values = pc.list_flatten(answers)
+        parents = pc.list_parent_indices(answers).to_numpy(zero_copy_only=False)
+        rdata = pc.struct_field(values, "Rdata") if len(values) else pa.array([], pa.string())
+        parsed: ParsedAddresses | None = parse_addresses(rdata) if len(values) else None
+        out: dict[str, pa.Array] = {}
+        for category, lookup in self.threat.items():
+            per_row = np.full(n, -1, dtype=np.int32)
+            if parsed is not None:
+                idx = lookup.addresses.lookup(parsed)
+                hit = idx >= 0
+                # reversed, so that the first matching answer of a row is written last
+                per_row[parents[hit][::-1]] = idx[hit][::-1]
+            out[f"answers__threat_{category}"] = lookup.label(per_row)[0]
+        return out
+
+
+def empty_enricher() -> Enricher:
+    """An enricher with no lists (GeoIP/ASN only)."""
+    return Enricher()
