@@ -165,7 +165,8 @@ class Verifier:
                 return
             yield key
 
-    def _discover(self) -> dict[Chain, _ChainKeys]:
+    def discover(self) -> dict[Chain, _ChainKeys]:
+        """The chains under the prefix (filtered), with their digest keys in the window."""
         chains: dict[Chain, _ChainKeys] = {}
         regions = self.opt.regions
         for org, account in self._bases():
@@ -195,6 +196,13 @@ class Verifier:
             ck.standard.sort(key=lambda k: (k.end, k.key))
             ck.backfill.sort(key=lambda k: (k.end, k.key))
         return dict(sorted(chains.items()))
+
+    def log_keys(self) -> Iterator[str]:
+        """Log file keys in the window, of every log folder :meth:`discover` found."""
+        for prefix in sorted(self._dirs):
+            if self._dirs[prefix].shared_with_unchecked_trail and self.opt.trail:
+                continue
+            yield from self._ranged_keys(prefix, self.opt.start, self.opt.window_end)
 
     def _dir(self, prefix: str) -> _LogDir:
         found = self._dirs.get(prefix)
@@ -286,7 +294,8 @@ class Verifier:
                 )
         if gz.extra:
             problems.append((Reason.EXTRA_DATA, gz.describe_extra()))
-        if key.rsplit("_backfill", 1)[0][-24:-8] != digest.end.strftime("%Y%m%dT%H%M%SZ"):
+        named = parse_digest_key(key)
+        if named is not None and named.end != digest.end:
             problems.append((Reason.INVALID_FORMAT, "digestEndTime does not match the key"))
         if digest.log_files_error:
             problems.append((Reason.INVALID_FORMAT, digest.log_files_error))
@@ -561,7 +570,7 @@ class Verifier:
 
     def run(self) -> Report:
         rep = self.report
-        chains = self._discover()
+        chains = self.discover()
         rep.chains = list(chains)
         end_limit = self.opt.window_end + HOUR
         start = self.opt.start
