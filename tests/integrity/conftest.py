@@ -58,7 +58,7 @@ class Signer:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.md5(self.der).hexdigest()  # noqa: S324 - CloudTrail's fingerprint
+        return hashlib.md5(self.der).hexdigest()
 
     def sign(self, data: bytes, algorithm: hashes.HashAlgorithm | None = None) -> str:
         return self.private.sign(data, padding.PKCS1v15(), algorithm or hashes.SHA256()).hex()

@@ -51,7 +51,7 @@ def many_chains(kit: Any, signer: Any) -> tuple[Any, list[Any]]:
 def test_many_accounts_regions_and_pages(
     kit: Any, signer: Any, s3_client: Any, page_size: int | None
 ) -> None:
-    bucket, trails = many_chains(kit, signer)
+    bucket, _trails = many_chains(kit, signer)
     bucket.to_s3(s3_client)
     report = kit.verify_s3(
         s3_client, KeyRing([signer.public_key()]), now=now_after(kit, 4), page_size=page_size
@@ -91,7 +91,10 @@ def test_tampering_in_s3_matches_the_cli(kit: Any, signer: Any, s3_client: Any) 
     assert v[logs[1]] == ("INVALID", "not-found")
     assert v[gone] == ("INVALID", "not-found")
     lines = {r.key: r.line() for r in report.files}
-    assert lines[logs[0]] == f"Log file\ts3://{kit.BUCKET}/{logs[0]}\tINVALID: hash value doesn't match"
+    assert (
+        lines[logs[0]]
+        == f"Log file\ts3://{kit.BUCKET}/{logs[0]}\tINVALID: hash value doesn't match"
+    )
     assert lines[gone] == f"Digest file\ts3://{kit.BUCKET}/{gone}\tINVALID: not found"
     assert report.exit_status() == EXIT_FAILED
 
@@ -182,7 +185,9 @@ def test_keys_from_list_public_keys_with_pages_and_a_late_lookup(
 def status_lookup(ct: Any) -> Any:
     def lookup(chain: Chain) -> TrailStatus | None:
         st = ct.get_trail_status(Name=chain.arn)
-        return TrailStatus(st.get("IsLogging"), st.get("StopLoggingTime"), st.get("LatestDigestDeliveryTime"))
+        return TrailStatus(
+            st.get("IsLogging"), st.get("StopLoggingTime"), st.get("LatestDigestDeliveryTime")
+        )
 
     return lookup
 
@@ -191,7 +196,11 @@ def status_lookup(ct: Any) -> Any:
     ("status", "kind", "words"),
     [
         ({"IsLogging": False, "StopLoggingTime": "stop"}, SpanKind.LOGGING_STOPPED, "stopped at"),
-        ({"IsLogging": True, "LatestDigestDeliveryTime": "late"}, SpanKind.DIGESTS_MISSING, "are gone"),
+        (
+            {"IsLogging": True, "LatestDigestDeliveryTime": "late"},
+            SpanKind.DIGESTS_MISSING,
+            "are gone",
+        ),
     ],
 )
 def test_trail_status_tells_stopped_from_deleted(
@@ -211,7 +220,10 @@ def test_trail_status_tells_stopped_from_deleted(
         arn = f"arn:aws:cloudtrail:us-east-1:{kit.ACCOUNT}:trail/{kit.TRAIL}"
         stub.add_response("get_trail_status", response, {"Name": arn})
         report = kit.verify_s3(
-            s3_client, KeyRing([signer.public_key()]), now=now_after(kit, 6), status=status_lookup(ct)
+            s3_client,
+            KeyRing([signer.public_key()]),
+            now=now_after(kit, 6),
+            status=status_lookup(ct),
         )
     (span,) = report.spans
     assert span.kind is kind
@@ -244,7 +256,11 @@ def test_mirror_then_verify_offline(kit: Any, signer: Any, s3_client: Any, tmp_p
     # offline: the mirrored keys and the manifest's bucket name
     from trailguard.integrity.keys import load_key_file
 
-    offline = kit.verify_dir(dest, load_key_file(dest / "public-keys.json"), now=now, bucket=kit.BUCKET)
+    offline = kit.verify_dir(
+        dest, load_key_file(dest / "public-keys.json"), now=now, bucket=kit.BUCKET
+    )
     s3 = kit.verify_s3(s3_client, KeyRing([signer.public_key()]), now=now)
-    assert kit.verdicts(offline).values() and set(kit.verdicts(offline).values()) == {("valid", None)}
+    assert kit.verdicts(offline).values() and set(kit.verdicts(offline).values()) == {
+        ("valid", None)
+    }
     assert {r.key for r in offline.files} == {r.key for r in s3.files}
