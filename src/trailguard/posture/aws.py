@@ -16,7 +16,7 @@ Every AWS call of a posture run goes through :meth:`Aws.call` or :meth:`Aws.page
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -148,18 +148,23 @@ def _drop_account_host_prefix(request: Any, **_: Any) -> None:
 
 
 class Aws:
-    """Clients for one account (one boto3 session), sharing one call gate."""
+    """Clients for one account (one boto3 session), sharing one call gate.
+
+    ``clients`` (service, region) -> client are used as given instead of new ones: a
+    caller's own client, such as one with a botocore ``Stubber`` in tests.
+    """
 
     def __init__(
         self,
         session: boto3.Session,
         options: AwsOptions,
         gate: threading.BoundedSemaphore | None = None,
+        clients: Mapping[tuple[str, str], Any] | None = None,
     ) -> None:
         self.session = session
         self.options = options
         self.gate = gate or threading.BoundedSemaphore(max(1, options.concurrency))
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str], Any] = dict(clients or {})
         self._lock = threading.Lock()
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": max(1, options.max_attempts)},

@@ -172,7 +172,8 @@ def _run_account(
         return AccountOutcome(target, target.account_id, error=str(exc))
     aws = Aws(session, options, gate)
     scope = _regions(aws, target, regions)
-    snapshot = take_snapshot(aws, account_id, scope, config, clock, target.name)
+    needs = frozenset().union(*(c.meta.needs for c in checks))
+    snapshot = take_snapshot(aws, account_id, scope, config, clock, target.name, needs)
     return AccountOutcome(
         target, account_id, scope, snapshot=snapshot, results=tuple(evaluate(snapshot, checks))
     )

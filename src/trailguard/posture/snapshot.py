@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from trailguard.posture.aws import Aws, AwsApiError
+from trailguard.posture.checks.base import SERVICES
 from trailguard.posture.model import (
     AccountSnapshot,
     Bucket,
@@ -39,6 +40,10 @@ from trailguard.posture.model import (
 T = TypeVar("T")
 
 
+def _not_read(service: str) -> Any:
+    raise AwsApiError(f"{service}:*", "error", "not read: no selected check needs it")
+
+
 def attempt(fetch: Callable[[], T]) -> Maybe[T]:
     """``fetch()``, or the :class:`Unavailable` that says why AWS did not answer."""
     try:
@@ -54,18 +59,34 @@ def take_snapshot(
     config: PostureConfig,
     clock: Callable[[], datetime],
     name: str = "",
+    services: frozenset[str] | None = None,
 ) -> AccountSnapshot:
-    """Read everything the checks need from one account, once."""
+    """Read what the checks need from one account, once: the parts of ``services`` (by
+    default all; see ``CheckMeta.needs``).  A part not read is :data:`NOT_READ`."""
     taken_at = clock()
+    wanted = SERVICES if services is None else services
     home = regions[0] if regions else aws.options.default_region
     workers = max(1, aws.options.concurrency)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="posture") as pool:
-        region_futures = [pool.submit(_region, aws, r) for r in regions]
-        trail_futures = [pool.submit(attempt, lambda r=r: _trails_seen(aws, r)) for r in regions]
+        region_futures = [pool.submit(_region, aws, r, wanted) for r in regions]
+        trail_futures = [
+            pool.submit(
+                attempt,
+                lambda r=r: (
+                    _trails_seen(aws, r) if "cloudtrail" in wanted else _not_read("cloudtrail")
+                ),
+            )
+            for r in regions
+        ]
         pab_future = pool.submit(
-            attempt, lambda: _account_public_access_block(aws, account_id, home)
+            attempt,
+            lambda: (
+                _account_public_access_block(aws, account_id, home)
+                if "s3control" in wanted
+                else _not_read("s3control")
+            ),
         )
-        listed = attempt(lambda: _list_buckets(aws, home))
+        listed = attempt(lambda: _list_buckets(aws, home) if "s3" in wanted else _not_read("s3"))
         bucket_futures: list[Future[Bucket]] = []
         if not isinstance(listed, Unavailable):
             bucket_futures = [
@@ -449,8 +470,11 @@ def _ca_certificates(aws: Aws, region: str) -> tuple[CaCertificate, ...]:
     )
 
 
-def _region(aws: Aws, region: str) -> RegionSnapshot:
-    dbs = attempt(lambda: _db_instances(aws, region))
+def _region(aws: Aws, region: str, wanted: frozenset[str]) -> RegionSnapshot:
+    def part(service: str, fetch: Callable[[], T]) -> Maybe[T]:
+        return attempt(fetch if service in wanted else lambda: _not_read(service))
+
+    dbs = part("rds", lambda: _db_instances(aws, region))
     # no DB instance, no CA to look up: one call fewer per region
     certs: Maybe[tuple[CaCertificate, ...]] = (
         attempt(lambda: _ca_certificates(aws, region))
@@ -459,12 +483,12 @@ def _region(aws: Aws, region: str) -> RegionSnapshot:
     )
     return RegionSnapshot(
         region=region,
-        vpcs=attempt(lambda: _vpcs(aws, region)),
-        security_groups=attempt(lambda: _security_groups(aws, region)),
-        instances=attempt(lambda: _instances(aws, region)),
-        network_interfaces=attempt(lambda: _network_interfaces(aws, region)),
-        flow_logs=attempt(lambda: _flow_logs(aws, region)),
-        resolver_logged_vpcs=attempt(lambda: _resolver_logged_vpcs(aws, region)),
+        vpcs=part("ec2", lambda: _vpcs(aws, region)),
+        security_groups=part("ec2", lambda: _security_groups(aws, region)),
+        instances=part("ec2", lambda: _instances(aws, region)),
+        network_interfaces=part("ec2", lambda: _network_interfaces(aws, region)),
+        flow_logs=part("ec2", lambda: _flow_logs(aws, region)),
+        resolver_logged_vpcs=part("route53resolver", lambda: _resolver_logged_vpcs(aws, region)),
         db_instances=dbs,
         ca_certificates=certs,
     )

@@ -24,6 +24,9 @@ MEDIUM: Final = 5.0
 HIGH: Final = 8.0
 CRITICAL: Final = 9.0
 
+#: the parts of a snapshot, named by the service they are read from
+SERVICES: Final = frozenset({"s3", "s3control", "cloudtrail", "ec2", "rds", "route53resolver"})
+
 #: the region of account-wide results (S3 account settings, "is there a trail")
 GLOBAL: Final = "global"
 
@@ -40,6 +43,8 @@ class CheckMeta:
     risk: str
     remediation_cli: str
     remediation_console: str
+    #: the services whose part of the snapshot the check reads (the others need not be read)
+    needs: frozenset[str] = SERVICES
 
 
 @dataclass(frozen=True, slots=True)

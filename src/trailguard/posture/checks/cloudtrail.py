@@ -77,6 +77,7 @@ class CloudTrailMultiRegionCheck(Check):
         remediation_console="CloudTrail > Trails > Create trail (applies to all regions), "
         "management events Read and Write; or open an existing trail and enable it for all "
         "regions and start logging.",
+        needs=frozenset({"cloudtrail"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -120,6 +121,7 @@ class CloudTrailLogFileValidationCheck(_TrailCheck):
         remediation_cli="aws cloudtrail update-trail --name TRAIL --enable-log-file-validation",
         remediation_console="CloudTrail > Trails > TRAIL > General details > Edit > "
         "Log file validation: Enabled > Save changes.",
+        needs=frozenset({"cloudtrail"}),
     )
 
     def trail(self, snapshot: AccountSnapshot, t: Trail) -> Iterator[CheckResult]:
@@ -146,6 +148,7 @@ class CloudTrailBucketProtectedCheck(_TrailCheck):
         remediation_console="S3 > Buckets > BUCKET > Properties > Bucket Versioning > Enable; "
         "Permissions > Block all public access; or create the trail with a bucket in a "
         "log-archive account.",
+        needs=frozenset({"cloudtrail", "s3", "s3control"}),
     )
 
     def trail(self, snapshot: AccountSnapshot, t: Trail) -> Iterator[CheckResult]:
@@ -213,6 +216,7 @@ class CloudTrailKmsEncryptionCheck(_TrailCheck):
         remediation_cli="aws cloudtrail update-trail --name TRAIL --kms-key-id KEY_ARN",
         remediation_console="CloudTrail > Trails > TRAIL > General details > Edit > Log file "
         "SSE-KMS encryption: Enabled > choose the key > Save changes.",
+        needs=frozenset({"cloudtrail"}),
     )
 
     def trail(self, snapshot: AccountSnapshot, t: Trail) -> Iterator[CheckResult]:
@@ -235,6 +239,7 @@ class CloudTrailCloudWatchLogsCheck(_TrailCheck):
         "--cloud-watch-logs-log-group-arn LOG_GROUP_ARN --cloud-watch-logs-role-arn ROLE_ARN",
         remediation_console="CloudTrail > Trails > TRAIL > CloudWatch Logs > Edit > Enabled > "
         "choose the log group and role > Save changes.",
+        needs=frozenset({"cloudtrail"}),
     )
 
     def trail(self, snapshot: AccountSnapshot, t: Trail) -> Iterator[CheckResult]:

@@ -23,6 +23,7 @@ class VpcFlowLogsCheck(Check):
         "--traffic-type ALL --log-destination-type s3 --log-destination arn:aws:s3:::BUCKET",
         remediation_console="VPC > Your VPCs > VPC > Flow logs > Create flow log > Filter: "
         "All > destination S3 bucket > Create flow log.",
+        needs=frozenset({"ec2"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -67,6 +68,7 @@ class VpcResolverQueryLogsCheck(Check):
         "--resolver-query-log-config-id CONFIG --resource-id VPC",
         remediation_console="Route 53 > Resolver > Query logging > CONFIG (or Configure query "
         "logging) > Add VPC > choose the VPC > Add.",
+        needs=frozenset({"ec2", "route53resolver"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:

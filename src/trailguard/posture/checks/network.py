@@ -101,6 +101,7 @@ class DatabasePortOpenCheck(Check):
         remediation_console="EC2 > Security Groups > SG > Inbound rules > Edit inbound rules: "
         "delete the 0.0.0.0/0 and ::/0 rules for the port, allow only the application's "
         "security group or address range > Save rules.",
+        needs=frozenset({"ec2", "rds"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -170,6 +171,7 @@ class RdsPubliclyAccessibleCheck(Check):
         "--no-publicly-accessible --apply-immediately",
         remediation_console="RDS > Databases > DB > Modify > Connectivity > Additional "
         "configuration > Not publicly accessible > Continue > Apply immediately.",
+        needs=frozenset({"rds"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -210,6 +212,7 @@ class ProductionSeparationCheck(Check):
         "account.",
         remediation_console="EC2 > Instances > INSTANCE > Actions > Security > Change "
         "security groups; plan separate VPCs (or accounts) for production.",
+        needs=frozenset({"ec2", "rds"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:

@@ -45,6 +45,7 @@ class RdsCaCertificateExpiryCheck(Check):
         remediation_console="RDS > Databases > DB > Modify > Connectivity > Certificate "
         "authority: choose a current CA > Continue > Apply immediately (or in the next "
         "maintenance window).",
+        needs=frozenset({"rds"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:

@@ -211,6 +211,7 @@ class S3BucketVersioningCheck(BucketCheck):
         "--versioning-configuration Status=Enabled",
         remediation_console="S3 > Buckets > BUCKET > Properties > Bucket Versioning > Edit > "
         "Enable > Save changes.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -238,6 +239,7 @@ class S3BucketMfaDeleteCheck(BucketCheck):
         "(as the root user, with its MFA device)",
         remediation_console="Not possible in the console: MFA delete is enabled by the root "
         "user through the CLI or API (see the command above).",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -272,6 +274,7 @@ class S3BucketUndeleteWindowCheck(BucketCheck):
         remediation_console="S3 > Buckets > BUCKET > Management > Create lifecycle rule > "
         "apply to all objects > Permanently delete noncurrent versions of objects > Days "
         "after objects become noncurrent: DAYS.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -329,6 +332,7 @@ class S3KeepForeverNoExpiryCheck(BucketCheck):
         "configuration without Expiration and NoncurrentVersionExpiration actions)",
         remediation_console="S3 > Buckets > BUCKET > Management > Lifecycle rules: delete or "
         "edit the rules that expire current or noncurrent versions.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -368,6 +372,7 @@ class S3AccountPublicAccessBlockCheck(Check):
         "BlockPublicPolicy=true,RestrictPublicBuckets=true",
         remediation_console="S3 > Block Public Access settings for this account > Edit > "
         "Block all public access > Save changes.",
+        needs=frozenset({"s3control"}),
     )
 
     def evaluate(self, snapshot: AccountSnapshot) -> list[CheckResult]:
@@ -397,6 +402,7 @@ class S3BucketPublicAccessBlockCheck(BucketCheck):
         "BlockPublicPolicy=true,RestrictPublicBuckets=true",
         remediation_console="S3 > Buckets > BUCKET > Permissions > Block public access "
         "(bucket settings) > Edit > Block all public access > Save changes.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -428,6 +434,7 @@ class S3BucketPublicGrantCheck(BucketCheck):
         remediation_console="S3 > Buckets > BUCKET > Permissions > Bucket policy: remove "
         'statements with Principal "*"; Access control list (ACL): remove Everyone and '
         "Authenticated users groups.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -453,6 +460,7 @@ class S3BucketDefaultEncryptionCheck(BucketCheck):
         'ByDefault":{"SSEAlgorithm":"aws:kms"}}]}\'',
         remediation_console="S3 > Buckets > BUCKET > Properties > Default encryption > Edit > "
         "SSE-KMS (or SSE-S3) > Save changes.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
@@ -479,6 +487,7 @@ class S3BucketAccessLoggingCheck(BucketCheck):
         '\'{"LoggingEnabled":{"TargetBucket":"LOG_BUCKET","TargetPrefix":"BUCKET/"}}\'',
         remediation_console="S3 > Buckets > BUCKET > Properties > Server access logging > "
         "Edit > Enable > choose the destination bucket > Save changes.",
+        needs=frozenset({"s3", "s3control"}),
     )
 
     def bucket(self, snapshot: AccountSnapshot, b: Bucket) -> Iterator[CheckResult]:
