@@ -31,16 +31,18 @@ class Posture:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self._made: list[Any] = []
+        self._made: dict[tuple[str, str, str], Any] = {}
 
     def options(self, **kw: Any) -> AwsOptions:
         return AwsOptions(endpoint_url=self.endpoint, **{"max_attempts": 1, **kw})
 
     def client(self, service: str, region: str = REGION, **session: Any) -> Any:
         """A boto3 client on the moto server, to populate the account."""
-        c = Aws(boto3.Session(**session), self.options()).client(service, region)
-        self._made.append(c)
-        return c
+        key = (service, region, repr(sorted(session.items())))
+        if key not in self._made:
+            aws = Aws(boto3.Session(**session), self.options())
+            self._made[key] = aws.client(service, region)
+        return self._made[key]
 
     def snap(
         self,
@@ -84,7 +86,7 @@ class Posture:
             response.read()
 
     def close(self) -> None:
-        for c in self._made:
+        for c in self._made.values():
             c.close()
 
 
