@@ -137,3 +137,26 @@ def gunzip_digest(data: bytes) -> tuple[Gunzipped, bytes]:
     state = _FirstMember(keep=True, limit=MAX_DIGEST_BYTES)
     state.feed(data)
     return state.result(), state.data()
+
+
+#: what :func:`hash_files` returns for a file it could not open: ("missing" or "unreadable", text)
+FileError = tuple[str, str]
+
+
+def hash_files(paths: list[str]) -> list[Gunzipped | FileError]:
+    """Hash the first gzip member of each file (a batch, run in a worker process)."""
+    out: list[Gunzipped | FileError] = []
+    for path in paths:
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            out.append(("missing", ""))
+            continue
+        except OSError as exc:
+            out.append(("unreadable", f"{path}: cannot read: {exc.strerror or exc}"))
+            continue
+        state = _FirstMember(keep=False, limit=None)
+        state.feed(data)
+        out.append(state.result())
+    return out

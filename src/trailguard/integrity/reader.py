@@ -175,9 +175,10 @@ class S3Reader:
 
 def safe_key(key: str) -> bool:
     """A key that names a file inside the copy (no ``..``, no absolute path, no NUL)."""
-    if not key or "\x00" in key or key.startswith("/") or "\\" in key:
+    if not key or "\x00" in key or "\\" in key:
         return False
-    return all(part not in ("", ".", "..") for part in key.split("/"))
+    wrapped = f"/{key}/"
+    return "/../" not in wrapped and "/./" not in wrapped and "//" not in wrapped
 
 
 class LocalReader:
@@ -191,17 +192,28 @@ class LocalReader:
     def __init__(self, root: Path, bucket: str | None = None) -> None:
         self.root = root
         self.bucket = bucket
+        self._base = os.path.join(str(root), "")
 
     def display(self, bucket: str, key: str) -> str:
-        return str(self.root / key) if safe_key(key) else f"{self.root}/{key!r}"
+        return self._base + key if safe_key(key) else f"{self._base}{key!r}"
+
+    def _file(self, bucket: str, key: str) -> str:
+        if not safe_key(key):
+            raise ObjectMissingError(
+                self.display(bucket, key), "the key cannot name a file in a local copy"
+            )
+        if self.bucket is not None and bucket != self.bucket:
+            raise ObjectMissingError(
+                self.display(bucket, key), f"bucket {bucket!r} is not the copied bucket"
+            )
+        return self._base + key if os.sep == "/" else os.path.join(self._base, *key.split("/"))
 
     def _path(self, bucket: str, key: str) -> Path:
-        name = self.display(bucket, key)
-        if not safe_key(key):
-            raise ObjectMissingError(name, "the key cannot name a file in a local copy")
-        if self.bucket is not None and bucket != self.bucket:
-            raise ObjectMissingError(name, f"bucket {bucket!r} is not the copied bucket")
-        return self.root / key
+        return Path(self._file(bucket, key))
+
+    def local_path(self, bucket: str, key: str) -> str:
+        """The file that holds ``key`` (ObjectMissingError if no file can)."""
+        return self._file(bucket, key)
 
     def list_keys(self, prefix: str, start_after: str = "") -> Iterator[str]:
         folder, _, _ = prefix.rpartition("/")
@@ -241,10 +253,10 @@ class LocalReader:
         return Blob(data, meta, error)
 
     def chunks(self, bucket: str, key: str) -> Iterator[bytes]:
-        path = self._path(bucket, key)
+        path = self._file(bucket, key)
         name = self.display(bucket, key)
         try:
-            fh = path.open("rb", buffering=0)
+            fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except FileNotFoundError as exc:
             raise ObjectMissingError(name) from exc
         except OSError as exc:

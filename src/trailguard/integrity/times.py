@@ -34,18 +34,22 @@ def parse_z(text: object) -> datetime | None:
     """A CloudTrail time ``YYYY-MM-DDTHH:MM:SSZ``; None if ``text`` is not one."""
     if not isinstance(text, str) or not _Z_FORM.fullmatch(text):
         return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+    return _build(text[0:4], text[5:7], text[8:10], text[11:13], text[14:16], text[17:19])
 
 
 def parse_stamp(text: str) -> datetime | None:
     """A key stamp ``YYYYMMDDTHHMMSSZ``; None if ``text`` is not one."""
     if not _STAMP_FORM.fullmatch(text):
         return None
+    return _build(text[0:4], text[4:6], text[6:8], text[9:11], text[11:13], text[13:15])
+
+
+def _build(year: str, month: str, day: str, hour: str, minute: str, second: str) -> datetime | None:
+    # strptime costs ~40 us a call; verification parses a time per log file
     try:
-        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
     except ValueError:
         return None
 

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import binascii
 import bisect
+import contextlib
+import multiprocessing
+import multiprocessing.context
+import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -29,7 +35,13 @@ from trailguard.integrity.digest import (
     LogEntry,
     parse_digest,
 )
-from trailguard.integrity.gzipped import gunzip_digest, hash_chunks
+from trailguard.integrity.gzipped import (
+    FileError,
+    Gunzipped,
+    gunzip_digest,
+    hash_chunks,
+    hash_files,
+)
 from trailguard.integrity.keys import KeyLoadError, KeyRing, Verdict, check_signature, load_rsa_key
 from trailguard.integrity.layout import (
     ACCOUNT_ID,
@@ -40,7 +52,12 @@ from trailguard.integrity.layout import (
     parse_digest_key,
     parse_log_key,
 )
-from trailguard.integrity.reader import BucketReader, ObjectMissingError, ObjectUnreadableError
+from trailguard.integrity.reader import (
+    BucketReader,
+    LocalReader,
+    ObjectMissingError,
+    ObjectUnreadableError,
+)
 from trailguard.integrity.results import FileResult, Reason, Report, SpanKind, SpanResult, Status
 from trailguard.integrity.times import HOUR, day_folder, floor_hour, fmt_z, parse_z
 
@@ -123,7 +140,8 @@ class Verifier:
         self.trail_status = trail_status
         self.report = Report(options.start, options.window_end)
         self._pool: ThreadPoolExecutor | None = None
-        self._log_cache: dict[tuple[str, str, str], Future[FileResult]] = {}
+        self._seen_logs: set[tuple[str, str, str]] = set()
+        self._procs: ProcessPoolExecutor | None = None
         self._dirs: dict[str, _LogDir] = {}
 
     # --- discovery --------------------------------------------------------------------
@@ -305,47 +323,74 @@ class Verifier:
 
     # --- log files --------------------------------------------------------------------
 
-    def _check_log(self, entry: LogEntry, digest_location: str, chain: Chain) -> FileResult:
-        loc = self.reader.display(entry.bucket, entry.key)
+    def _log_result(self, entry: LogEntry, digest_location: str, chain: Chain) -> FileResult:
         lk = parse_log_key(entry.key)
+        loc = self.reader.display(entry.bucket, entry.key)
         res = FileResult("log", entry.bucket, entry.key, loc, Status.VALID, chain=chain)
         res.digest, res.time = digest_location, lk.time if lk else None
-        try:
-            gz = hash_chunks(self.reader.chunks(entry.bucket, entry.key))
-        except ObjectMissingError as exc:
-            res.status, res.reason, res.detail = Status.INVALID, Reason.NOT_FOUND, exc.detail
-            return res
-        except ObjectUnreadableError as exc:
-            res.status, res.reason, res.detail = Status.UNREADABLE, Reason.READ_ERROR, str(exc)
-            return res
-        reason, detail = None, ""
-        if gz.error is not None:
-            reason, detail = Reason.INVALID_FORMAT, gz.error
-        elif gz.sha256 != entry.hash_value:
-            reason = Reason.HASH_MISMATCH
-            if gz.compressed == 0:
-                detail = "empty object"
-            elif gz.truncated:
-                detail = "gzip stream cut short"
-        elif gz.truncated:
-            reason, detail = Reason.INVALID_FORMAT, "gzip trailer (CRC and length) missing"
-        elif gz.extra:
-            reason, detail = Reason.EXTRA_DATA, gz.describe_extra()
-        if reason is not None:
-            res.status, res.reason, res.detail = Status.INVALID, reason, detail
         return res
 
-    def _submit_logs(self, checked: _Checked, chain: Chain) -> list[Future[FileResult]]:
-        assert self._pool is not None and checked.digest is not None
-        futures = []
+    def _check_log(self, entry: LogEntry, digest_location: str, chain: Chain) -> FileResult:
+        """Read and hash one log file through the reader (S3, or one thread's share)."""
+        try:
+            gz: Gunzipped | FileError = hash_chunks(self.reader.chunks(entry.bucket, entry.key))
+        except ObjectMissingError as exc:
+            gz = ("missing", exc.detail)
+        except ObjectUnreadableError as exc:
+            gz = ("unreadable", str(exc))
+        return _log_verdict(self._log_result(entry, digest_location, chain), entry, gz)
+
+    def _submit_logs(self, checked: _Checked, chain: Chain) -> list[_Pending]:
+        """Start checking a digest's log files: one batch per digest, in worker processes
+        for a local copy (hashing many small files is GIL-bound in threads), on threads
+        for S3 (network-bound)."""
+        assert checked.digest is not None
+        entries = []
         for entry in checked.digest.log_files:
-            cache_key = (entry.bucket, entry.key, entry.hash_value)
-            fut = self._log_cache.get(cache_key)
-            if fut is None:
-                fut = self._pool.submit(self._check_log, entry, checked.result.location, chain)
-                self._log_cache[cache_key] = fut
-                futures.append(fut)
-        return futures
+            seen = (entry.bucket, entry.key, entry.hash_value)
+            if seen not in self._seen_logs:
+                self._seen_logs.add(seen)
+                entries.append(entry)
+        if not entries:
+            return []
+        loc = checked.result.location
+        if isinstance(self.reader, LocalReader):
+            paths: list[str] = []
+            unsafe: dict[int, str] = {}  # keys that name no file of this copy: not found
+            for i, entry in enumerate(entries):
+                try:
+                    paths.append(self.reader.local_path(entry.bucket, entry.key))
+                except ObjectMissingError as exc:
+                    paths.append(os.devnull)
+                    unsafe[i] = exc.detail
+            if self._procs is None:
+                done = hash_files(paths)
+
+                def ready() -> list[Gunzipped | FileError]:
+                    return done
+
+                result: Callable[[], list[Gunzipped | FileError]] = ready
+            else:
+                result = self._procs.submit(hash_files, paths).result
+
+            def finish() -> list[FileResult]:
+                out = []
+                try:
+                    hashed = result()
+                except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
+                    hashed = hash_files(paths)
+                for i, (entry, gz) in enumerate(zip(entries, hashed, strict=True)):
+                    found: Gunzipped | FileError = ("missing", unsafe[i]) if i in unsafe else gz
+                    res = self._log_result(entry, loc, chain)
+                    out.append(_log_verdict(res, entry, found))
+                return out
+
+            return [finish]
+        if self._pool is None:
+            results = [self._check_log(e, loc, chain) for e in entries]
+            return [lambda: results]
+        futs = [self._pool.submit(self._check_log, e, loc, chain) for e in entries]
+        return [lambda: [f.result() for f in futs]]
 
     def _note_contents(self, checked: _Checked, chain: Chain) -> None:
         """Remember which log files a digest names, for the log-prefix pass."""
@@ -368,11 +413,11 @@ class Verifier:
 
     def _walk(
         self, chain: Chain, keys: list[DigestKey], context: list[DigestKey]
-    ) -> list[tuple[_Checked, list[Future[FileResult]]]]:
+    ) -> list[tuple[_Checked, list[_Pending]]]:
         start, bucket = self.opt.start, self.reader.bucket or ""
         remaining = list(keys)
         visited: set[str] = set()
-        done: list[tuple[_Checked, list[Future[FileResult]]]] = []
+        done: list[tuple[_Checked, list[_Pending]]] = []
 
         def newest_before(when: datetime) -> DigestKey | None:
             while remaining and remaining[-1].end >= when:
@@ -579,8 +624,14 @@ class Verifier:
             in_window = [k for k in in_window if k.end <= end_limit]
             if in_window:
                 self.keys.prefetch(chain.region, in_window[0].end - HOUR, in_window[-1].end)
-        with ThreadPoolExecutor(max_workers=max(1, self.opt.workers)) as pool:
-            self._pool = pool
+        with contextlib.ExitStack() as stack:
+            if self.opt.workers > 1:
+                if isinstance(self.reader, LocalReader):
+                    self._procs = stack.enter_context(
+                        ProcessPoolExecutor(self.opt.workers, mp_context=_mp_context())
+                    )
+                else:
+                    self._pool = stack.enter_context(ThreadPoolExecutor(self.opt.workers * 4))
             window_start = start
             for chain, ck in chains.items():
                 in_window = [
@@ -601,9 +652,10 @@ class Verifier:
                     self._note_contents(checked, chain)
                     futures = self._submit_logs(checked, chain) if checked.authentic else []
                     done.append((checked, futures))
-                for checked, futures in done:
+                for checked, pending in done:
                     rep.files.append(checked.result)
-                    rep.files.extend(f.result() for f in futures)
+                    for finish in pending:
+                        rep.files.extend(finish())
                     d = checked.digest
                     if start is None and checked.authentic and d is not None:
                         window_start = (
@@ -614,7 +666,7 @@ class Verifier:
                 if not log_dir.chains and not log_dir.shared_with_unchecked_trail:
                     self._no_digests(log_dir, window_start)
             rep.files.extend(self._log_prefix_pass(window_start))
-        self._pool = None
+        self._pool = self._procs = None
         rep.errors.extend(self.keys.errors)
         return rep
 
@@ -636,6 +688,46 @@ class Verifier:
                 "log files but no digests at all in this account and region",
             )
         )
+
+
+_Pending = Callable[[], list[FileResult]]
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork when this process runs no other thread (cheap: ~30 ms for two workers, which
+    need only the small gzip module); otherwise forkserver, since forking a process that
+    runs threads (boto3's, a test server's) is unsafe."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _log_verdict(res: FileResult, entry: LogEntry, gz: Gunzipped | FileError) -> FileResult:
+    """A log file's verdict from what hashing it found (the CLI's, where it is right)."""
+    if isinstance(gz, tuple):
+        kind, text = gz
+        if kind == "missing":
+            res.status, res.reason, res.detail = Status.INVALID, Reason.NOT_FOUND, text
+        else:
+            res.status, res.reason, res.detail = Status.UNREADABLE, Reason.READ_ERROR, text
+        return res
+    reason, detail = None, ""
+    if gz.error is not None:
+        reason, detail = Reason.INVALID_FORMAT, gz.error
+    elif gz.sha256 != entry.hash_value:
+        reason = Reason.HASH_MISMATCH
+        if gz.compressed == 0:
+            detail = "empty object"
+        elif gz.truncated:
+            detail = "gzip stream cut short"
+    elif gz.truncated:
+        reason, detail = Reason.INVALID_FORMAT, "gzip trailer (CRC and length) missing"
+    elif gz.extra:
+        reason, detail = Reason.EXTRA_DATA, gz.describe_extra()
+    if reason is not None:
+        res.status, res.reason, res.detail = Status.INVALID, reason, detail
+    return res
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
