@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from trailguard.posture.checks import ALL_CHECKS, check_ids
 from trailguard.posture.run import evaluate
 
@@ -38,8 +36,6 @@ EXPECTED: dict[str, dict[str, int]] = {
 
 def test_every_check_has_an_empty_account_case() -> None:
     assert sorted(EXPECTED) == sorted(check_ids())
-
-
 
 
 def test_empty_account(pz: Any) -> None:

@@ -9,7 +9,9 @@ from trailguard.posture.model import PostureConfig
 
 
 def default_vpc(ec2: Any) -> str:
-    return str(ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"])
+    return str(
+        ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    )
 
 
 def group(ec2: Any, name: str, vpc: str, *permissions: dict[str, Any]) -> str:
@@ -59,7 +61,9 @@ def test_database_ports_open_to_the_internet(pz: Any) -> None:
     ec2, rds = pz.client("ec2"), pz.client("rds")
     vpc = default_vpc(ec2)
     open_pg = group(ec2, "open-postgres", vpc, tcp(5432, "0.0.0.0/0"))
-    open_all = group(ec2, "open-all", vpc, {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]})
+    open_all = group(
+        ec2, "open-all", vpc, {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    )
     idle = group(ec2, "idle-mongo", vpc, tcp(27017, "::/0"))
     web = group(ec2, "web", vpc, tcp(443, "0.0.0.0/0"))
     private = group(ec2, "private-pg", vpc, tcp(5432, "10.0.0.0/8"))
@@ -92,7 +96,10 @@ def test_rds_publicly_accessible(pz: Any) -> None:
     rds = pz.client("rds")
     public = database(rds, "public-db", [], public=True)
     private = database(rds, "private-db", [])
-    got = {r.resource_key: r for r in pz.results(pz.snap(services=frozenset({"rds"})), "rds_instance_public")}
+    got = {
+        r.resource_key: r
+        for r in pz.results(pz.snap(services=frozenset({"rds"})), "rds_instance_public")
+    }
     assert {k: r.status for k, r in got.items()} == {public: "FAIL", private: "PASS"}
     details = got[public].resource["rdsDbInstanceDetails"]
     assert (details["dbInstanceIdentifier"], details["engine"]) == ("public-db", "postgres")
@@ -126,7 +133,9 @@ def test_production_separation_passes_when_apart(pz: Any) -> None:
         MaxCount=1,
         SubnetId=subnet,
         SecurityGroupIds=[dev],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Environment", "Value": "test"}]}],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Environment", "Value": "test"}]}
+        ],
     )
     got = pz.verdicts(pz.snap(), "network_production_separation")
     assert got == {vpc: "PASS", other_vpc: "PASS", prod: "PASS", dev: "PASS"}

@@ -67,7 +67,10 @@ def test_ca_expiry_graded(pz: Any) -> None:
         )
         snapshot = pz.snap(services=RDS, clients={("rds", "us-east-1"): stubbed})
         stubber.assert_no_pending_responses()
-    got = {r.resource_key.rsplit(":", 1)[1]: r for r in pz.results(snapshot, "rds_ca_certificate_expiry")}
+    got = {
+        r.resource_key.rsplit(":", 1)[1]: r
+        for r in pz.results(snapshot, "rds_ca_certificate_expiry")
+    }
     assert {k: r.status for k, r in got.items()} == {
         "db-expired": "FAIL",
         "db-soon": "FAIL",

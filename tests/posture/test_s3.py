@@ -32,9 +32,7 @@ def versioned(s3: Any, name: str) -> None:
 
 def lifecycle(s3: Any, name: str, **actions: Any) -> None:
     rule = {"ID": "r1", "Status": "Enabled", "Filter": {"Prefix": ""}, **actions}
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=name, LifecycleConfiguration={"Rules": [rule]}
-    )
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
 
 
 def public_policy(name: str, condition: dict[str, Any] | None = None) -> str:
@@ -58,7 +56,9 @@ def test_versioning_pass_and_fail(pz: Any) -> None:
     versioned(s3, "good-bucket")
     s3.create_bucket(Bucket="plain-bucket")
     versioned(s3, "paused-bucket")
-    s3.put_bucket_versioning(Bucket="paused-bucket", VersioningConfiguration={"Status": "Suspended"})
+    s3.put_bucket_versioning(
+        Bucket="paused-bucket", VersioningConfiguration={"Status": "Suspended"}
+    )
     got = pz.results(pz.snap(services=S3), "s3_bucket_versioning")
     assert {r.resource_key: r.status for r in got} == {
         "good-bucket": "PASS",
@@ -88,7 +88,8 @@ def test_mfa_delete_fails_on_keep_forever_and_is_informational_elsewhere(pz: Any
     versioned(s3, "evidence-bucket")  # keep-forever by the config list
     versioned(s3, "tagged-bucket")  # keep-forever by tag
     s3.put_bucket_tagging(
-        Bucket="tagged-bucket", Tagging={"TagSet": [{"Key": "trailguard:keep-forever", "Value": "true"}]}
+        Bucket="tagged-bucket",
+        Tagging={"TagSet": [{"Key": "trailguard:keep-forever", "Value": "true"}]},
     )
     versioned(s3, "scratch-bucket")
     got = pz.results(pz.snap(KEEP, services=S3), "s3_bucket_mfa_delete")
@@ -109,7 +110,13 @@ def _stub_one_bucket(stubber: Stubber, name: str, versioning: dict[str, Any]) ->
     stubber.add_response(
         "list_buckets",
         {
-            "Buckets": [{"Name": name, "CreationDate": datetime(2026, 1, 1, tzinfo=UTC), "BucketRegion": "us-east-1"}],
+            "Buckets": [
+                {
+                    "Name": name,
+                    "CreationDate": datetime(2026, 1, 1, tzinfo=UTC),
+                    "BucketRegion": "us-east-1",
+                }
+            ],
             "Owner": {"DisplayName": "owner", "ID": "a" * 64},
         },
     )
@@ -148,9 +155,7 @@ def test_mfa_delete_pass_through_stubber(pz: Any) -> None:
     """Stubber: moto forgets MFADelete; GetBucketVersioning answers as AWS does when it is on."""
     s3 = pz.client("s3")
     with Stubber(s3) as stubber:
-        _stub_one_bucket(
-            stubber, "evidence-bucket", {"Status": "Enabled", "MFADelete": "Enabled"}
-        )
+        _stub_one_bucket(stubber, "evidence-bucket", {"Status": "Enabled", "MFADelete": "Enabled"})
         snapshot = pz.snap(KEEP, clients={("s3", "us-east-1"): s3}, services=S3)
         stubber.assert_no_pending_responses()
     assert pz.verdicts(snapshot, "s3_bucket_mfa_delete") == {"evidence-bucket": "PASS"}
@@ -186,7 +191,9 @@ def test_undelete_window_follows_the_setting(pz: Any) -> None:
     versioned(s3, "window-short")
     lifecycle(s3, "window-short", NoncurrentVersionExpiration={"NoncurrentDays": 7})
     config = PostureConfig(undelete_window_days=7)
-    assert pz.verdicts(pz.snap(config, services=S3), "s3_bucket_undelete_window") == {"window-short": "PASS"}
+    assert pz.verdicts(pz.snap(config, services=S3), "s3_bucket_undelete_window") == {
+        "window-short": "PASS"
+    }
 
 
 def test_keep_forever_buckets_must_not_expire(pz: Any) -> None:
@@ -195,7 +202,8 @@ def test_keep_forever_buckets_must_not_expire(pz: Any) -> None:
     lifecycle(s3, "evidence-bucket", Expiration={"Days": 365})
     versioned(s3, "kept-bucket")
     s3.put_bucket_tagging(
-        Bucket="kept-bucket", Tagging={"TagSet": [{"Key": "trailguard:keep-forever", "Value": "TRUE"}]}
+        Bucket="kept-bucket",
+        Tagging={"TagSet": [{"Key": "trailguard:keep-forever", "Value": "TRUE"}]},
     )
     versioned(s3, "ordinary-bucket")
     lifecycle(s3, "ordinary-bucket", Expiration={"Days": 1})  # not keep-forever: fine here
@@ -219,10 +227,10 @@ def test_account_block_public_access(pz: Any) -> None:
     (r,) = pz.results(pz.snap(services=S3), "s3_account_public_access_block")
     assert (r.status, r.region, r.resource_type) == ("FAIL", "global", "Account")
     assert "RestrictPublicBuckets" in r.message and "BlockPublicAcls" not in r.message
-    s3control.put_public_access_block(
-        AccountId=pz.ACCOUNT, PublicAccessBlockConfiguration=ALL_ON
-    )
-    assert pz.verdicts(pz.snap(services=S3), "s3_account_public_access_block") == {pz.ACCOUNT: "PASS"}
+    s3control.put_public_access_block(AccountId=pz.ACCOUNT, PublicAccessBlockConfiguration=ALL_ON)
+    assert pz.verdicts(pz.snap(services=S3), "s3_account_public_access_block") == {
+        pz.ACCOUNT: "PASS"
+    }
 
 
 def test_bucket_block_public_access(pz: Any) -> None:
@@ -243,7 +251,9 @@ def test_bucket_block_public_access(pz: Any) -> None:
     pz.client("s3control").put_public_access_block(
         AccountId=pz.ACCOUNT, PublicAccessBlockConfiguration=ALL_ON
     )
-    assert set(pz.verdicts(pz.snap(services=S3), "s3_bucket_public_access_block").values()) == {"PASS"}
+    assert set(pz.verdicts(pz.snap(services=S3), "s3_bucket_public_access_block").values()) == {
+        "PASS"
+    }
 
 
 # --- public grants -------------------------------------------------------------------
