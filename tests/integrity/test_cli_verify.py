@@ -190,3 +190,10 @@ def test_hostile_input_is_reported_per_file(kit: Any, signer: Any, tmp_path: Pat
 
 def test_mirror_needs_s3_and_a_folder(tmp_path: Path) -> None:
     assert verify("--mirror", str(tmp_path), str(tmp_path / "out")).exit_code == 2
+
+
+def test_help_lists_the_options() -> None:
+    result = runner.invoke(app, ["verify", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--public-keys", "--start-time", "--mirror", "--record", "--delivery-delay"):
+        assert option in result.output

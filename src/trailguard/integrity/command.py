@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def verify(
         source: Annotated[
-            str, typer.Argument(help="s3://bucket[/prefix], or a local copy of the bucket.")
+            str, typer.Argument(help="s3://bucket/prefix, or a local copy of the bucket.")
         ],
         dest: Annotated[
             Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
@@ -283,7 +283,7 @@ def register(app: typer.Typer) -> None:
             from trailguard.integrity.reader import LocalReader
 
             if mirror:
-                raise _fail("--mirror copies from s3://bucket[/prefix]", EXIT_USAGE)
+                raise _fail("--mirror copies from s3://bucket/prefix", EXIT_USAGE)
             root = Path(source)
             if not root.is_dir():
                 raise _fail(f"{source}: not a folder (or s3://bucket/prefix)", EXIT_USAGE)
