@@ -139,6 +139,10 @@ class _Lookup:
         lists, names = collected.labels.arrays()
         return cls(collected.address_index(), collected.domain_index(), lists, names)
 
+    @property
+    def empty(self) -> bool:
+        return len(self.lists) == 0
+
     def label(self, idx: np.ndarray) -> tuple[pa.Array, pa.Array]:
         where = pa.array(idx, pa.int32(), mask=idx < 0)
         return self.lists.take(where), self.names.take(where)
@@ -180,59 +184,78 @@ class Enricher:
 
     def enrich(self, log_type: str, batch: pa.RecordBatch) -> EnrichResult:
         columns: dict[str, pa.Array] = {}
+        trusted: list[np.ndarray] = []
+        watch = TRUSTED_COLUMNS.get(log_type, ())
         for name in ADDRESS_COLUMNS.get(log_type, ()):
             if name in batch.schema.names:
-                columns.update(self._addresses(name, batch.column(name)))
+                added, is_trusted = self._addresses(name, batch.column(name))
+                columns.update(added)
+                if name in watch and is_trusted is not None:
+                    trusted.append(is_trusted)
         for name in DOMAIN_COLUMNS.get(log_type, ()):
             if name in batch.schema.names:
-                columns.update(self._domains(name, batch.column(name)))
+                added, is_trusted = self._domains(name, batch.column(name))
+                columns.update(added)
+                if name in watch and is_trusted is not None:
+                    trusted.append(is_trusted)
         if log_type == "dns" and "answers" in batch.schema.names:
             columns.update(self._answers(batch.column("answers")))
         out = batch
         for name, array in columns.items():
             out = out.append_column(name, array)
-        trusted = [
-            columns[f"{c}__trusted"]
-            for c in TRUSTED_COLUMNS.get(log_type, ())
-            if f"{c}__trusted" in columns
-        ]
         dropped = 0
-        if trusted and batch.num_rows:
-            mask = pc.is_valid(trusted[0])
-            for more in trusted[1:]:
-                mask = pc.or_(mask, pc.is_valid(more))
-            dropped = pc.sum(mask).as_py() or 0
+        if trusted:
+            mask = np.logical_or.reduce(trusted)
+            dropped = int(mask.sum())
             if dropped:
-                out = out.filter(pc.invert(mask))
+                out = out.filter(pa.array(~mask))
         return EnrichResult(out, dropped)
 
-    def _addresses(self, name: str, col: pa.Array) -> dict[str, pa.Array]:
-        parsed = parse_addresses(col)
+    def _addresses(self, name: str, col: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray | None]:
+        """The columns of one address column, and which rows are trusted (None: no lists).
+
+        Everything is looked up once per distinct address; the new columns are dictionary
+        arrays over the distinct values, so repeats cost nothing."""
+        rows, distinct = _distinct(col)
+        parsed = parse_addresses(distinct)
+        n = len(col)
         out: dict[str, pa.Array] = {}
         for category, lookup in self.threat.items():
+            if lookup.empty:
+                out[f"{name}__threat_{category}"] = _NULLS(n)
+                out[f"{name}__threat_{category}_name"] = _NULLS(n)
+                continue
             lists, names = lookup.label(lookup.addresses.lookup(parsed))
-            out[f"{name}__threat_{category}"] = lists
-            out[f"{name}__threat_{category}_name"] = names
-        out[f"{name}__trusted"] = self.trusted.label(self.trusted.addresses.lookup(parsed))[0]
+            out[f"{name}__threat_{category}"] = _per_row(rows, lists)
+            out[f"{name}__threat_{category}_name"] = _per_row(rows, names)
+        is_trusted = None
+        if self.trusted.empty:
+            out[f"{name}__trusted"] = _NULLS(n)
+        else:
+            idx = self.trusted.addresses.lookup(parsed)
+            out[f"{name}__trusted"] = _per_row(rows, self.trusted.label(idx)[0])
+            is_trusted = _rows_where(rows, idx >= 0)
         public = is_public(parsed)
-        out[f"{name}__public"] = pa.array(public, pa.bool_())
-        out.update(self._geo(name, col, parsed, public))
-        return out
+        out[f"{name}__public"] = pa.array(_rows_where(rows, public), pa.bool_())
+        out.update(self._geo(name, rows, distinct, parsed, public))
+        return out, is_trusted
 
     def _geo(
-        self, name: str, col: pa.Array, parsed: ParsedAddresses, public: np.ndarray
+        self,
+        name: str,
+        rows: pa.Int32Array,
+        distinct: pa.Array,
+        parsed: ParsedAddresses,
+        public: np.ndarray,
     ) -> dict[str, pa.Array]:
-        n = len(col)
-        mask = pa.array(public, pa.bool_())
-        distinct = pc.unique(pc.filter(col, mask)) if n else pa.array([], pa.string())
-        infos: list[GeoInfo] = [self.geo.lookup(ip) for ip in distinct.to_pylist() if ip]
-        if len(infos) != len(distinct):
-            infos = [self.geo.lookup(ip) if ip else NOWHERE for ip in distinct.to_pylist()]
-        at = pc.index_in(col, value_set=distinct)
-        at = pc.if_else(mask, at, pa.scalar(None, pa.int32()))
+        texts = distinct.to_pylist()
+        infos = [
+            self.geo.lookup(ip) if ok and ip else NOWHERE
+            for ip, ok in zip(texts, public.tolist(), strict=True)
+        ]
 
         def column(values: list[object], type_: pa.DataType) -> pa.Array:
-            return pa.array(values, type_).take(at)
+            return _per_row(rows, pa.array(values, type_))
 
         out = {
             f"{name}__country": column([g.country_code for g in infos], pa.string()),
@@ -241,30 +264,38 @@ class Enricher:
             f"{name}__asn": column([g.asn for g in infos], pa.int64()),
             f"{name}__as_org": column([g.as_org for g in infos], pa.string()),
         }
-        parsed_public = at  # rows with geo
         if self.has_aws_ranges:
             _, label = self.aws.label(self.aws.addresses.lookup(parsed))
             parts = pc.split_pattern(label, " ", max_splits=1)
-            out[f"{name}__aws"] = pc.is_valid(label)
-            out[f"{name}__aws_service"] = pc.list_element(parts, 0)
-            out[f"{name}__aws_region"] = pc.list_element(parts, 1)
+            is_aws = pc.is_valid(label).to_numpy(zero_copy_only=False)
+            out[f"{name}__aws"] = pa.array(_rows_where(rows, is_aws), pa.bool_())
+            out[f"{name}__aws_service"] = _per_row(rows, pc.list_element(parts, 0))
+            out[f"{name}__aws_region"] = _per_row(rows, pc.list_element(parts, 1))
         else:
-            amazon = pa.array([g.as_org in AMAZON_AS_ORGS for g in infos], pa.bool_())
-            is_aws = pc.fill_null(amazon.take(parsed_public), False)
-            out[f"{name}__aws"] = is_aws
-            out[f"{name}__aws_service"] = pa.nulls(n, pa.string())
-            out[f"{name}__aws_region"] = pa.nulls(n, pa.string())
+            amazon = np.array([g.as_org in AMAZON_AS_ORGS for g in infos], dtype=bool)
+            out[f"{name}__aws"] = pa.array(_rows_where(rows, amazon), pa.bool_())
+            out[f"{name}__aws_service"] = _NULLS(len(rows))
+            out[f"{name}__aws_region"] = _NULLS(len(rows))
         return out
 
-    def _domains(self, name: str, col: pa.Array) -> dict[str, pa.Array]:
+    def _domains(self, name: str, col: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray | None]:
+        rows, distinct = _distinct(col)
+        n = len(col)
         out: dict[str, pa.Array] = {}
         for category, lookup in self.threat.items():
-            idx = lookup.domains.lookup_column(col)
-            lists, names = lookup.lists.take(idx), lookup.names.take(idx)
-            out[f"{name}__threat_{category}"] = lists
-            out[f"{name}__threat_{category}_name"] = names
-        out[f"{name}__trusted"] = self.trusted.lists.take(self.trusted.domains.lookup_column(col))
-        return out
+            if lookup.empty:
+                out[f"{name}__threat_{category}"] = _NULLS(n)
+                out[f"{name}__threat_{category}_name"] = _NULLS(n)
+                continue
+            idx = lookup.domains.lookup_column(distinct)
+            out[f"{name}__threat_{category}"] = _per_row(rows, lookup.lists.take(idx))
+            out[f"{name}__threat_{category}_name"] = _per_row(rows, lookup.names.take(idx))
+        if self.trusted.empty:
+            out[f"{name}__trusted"] = _NULLS(n)
+            return out, None
+        idx = self.trusted.domains.lookup_column(distinct)
+        out[f"{name}__trusted"] = _per_row(rows, self.trusted.lists.take(idx))
+        return out, _rows_where(rows, pc.is_valid(idx).to_numpy(zero_copy_only=False))
 
     def _answers(self, answers: pa.Array) -> dict[str, pa.Array]:
         """Per row, the threat list of the first answer whose address is on one."""
@@ -287,6 +318,26 @@ class Enricher:
         return out
 
 
-def empty_enricher() -> Enricher:
-    """An enricher with no lists (GeoIP/ASN only)."""
-    return Enricher()
+def _NULLS(n: int) -> pa.Array:  # noqa: N802 - reads as a constant of the batch's length
+    return pa.nulls(n, pa.string())
+
+
+def _distinct(col: pa.Array | pa.ChunkedArray) -> tuple[pa.Int32Array, pa.Array]:
+    """Each row's index into the column's distinct values (null for null rows), and those."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        return col.indices.cast(pa.int32()), col.dictionary
+    encoded = pc.dictionary_encode(col)
+    return encoded.indices.cast(pa.int32()), encoded.dictionary
+
+
+def _per_row(rows: pa.Int32Array, values: pa.Array) -> pa.Array:
+    """A column over the rows from one value per distinct value (no copy per row)."""
+    return pa.DictionaryArray.from_arrays(rows, values)
+
+
+def _rows_where(rows: pa.Int32Array, flags: np.ndarray) -> np.ndarray:
+    """Per row, ``flags`` of its distinct value (False for null rows)."""
+    at = rows.fill_null(len(flags)).to_numpy(zero_copy_only=False)
+    return np.append(np.asarray(flags, dtype=bool), False)[at]
