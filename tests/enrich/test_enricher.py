@@ -179,13 +179,13 @@ def test_enriched_batches_run_through_the_engine_and_rules_can_use_the_columns(
 ) -> None:
     """A rule over the enrichment columns, on real flow-log text, through DuckDB."""
     text = (
-        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
-        "bytes start end action log-status\n"
-        "2 111122223333 eni-1 10.0.0.1 8.8.4.4 40000 443 6 10 840 1793700000 1793700060 "
-        "ACCEPT OK\n"
-        "2 111122223333 eni-1 10.0.0.1 8.8.8.8 40001 443 6 10 840 1793700000 1793700060 "
-        "ACCEPT OK\n"
-    ).encode()
+        b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+        b"bytes start end action log-status\n"
+        b"2 111122223333 eni-1 10.0.0.1 8.8.4.4 40000 443 6 10 840 1793700000 1793700060 "
+        b"ACCEPT OK\n"
+        b"2 111122223333 eni-1 10.0.0.1 8.8.8.8 40001 443 6 10 840 1793700000 1793700060 "
+        b"ACCEPT OK\n"
+    )
     obj = SourceObject("flows.log", "1", len(text), lambda: io.BytesIO(text))
     reading = read_object(obj, ReadOptions())
     rule = EventDetection(

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from trailguard.enrich.addresses import AddressIndex, ParsedAddresses, is_public, parse_addresses
 from trailguard.enrich.domains import DomainIndex
 from trailguard.enrich.entries import ListEntries
-from trailguard.enrich.geo import AMAZON_AS_ORGS, NOWHERE, GeoInfo, GeoLookup
+from trailguard.enrich.geo import AMAZON_AS_ORGS, NOWHERE, GeoLookup
 from trailguard.enrich.lists import CATEGORIES
 
 ADDRESS_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -318,7 +318,7 @@ class Enricher:
         return out
 
 
-def _NULLS(n: int) -> pa.Array:  # noqa: N802 - reads as a constant of the batch's length
+def _NULLS(n: int) -> pa.Array:
     return pa.nulls(n, pa.string())
 
 
@@ -339,5 +339,6 @@ def _per_row(rows: pa.Int32Array, values: pa.Array) -> pa.Array:
 
 def _rows_where(rows: pa.Int32Array, flags: np.ndarray) -> np.ndarray:
     """Per row, ``flags`` of its distinct value (False for null rows)."""
-    at = rows.fill_null(len(flags)).to_numpy(zero_copy_only=False)
-    return np.append(np.asarray(flags, dtype=bool), False)[at]
+    at = np.asarray(rows.fill_null(len(flags)).to_numpy(zero_copy_only=False), dtype=np.intp)
+    padded: np.ndarray = np.append(np.asarray(flags, dtype=bool), False)
+    return np.asarray(padded[at], dtype=bool)
