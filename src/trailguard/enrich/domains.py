@@ -54,9 +54,9 @@ def _keys(
         raise ValueError(f"{what}_info must hold int32 payloads >= 0")
     if arr.null_count:
         raise ValueError(f"{what} holds None")
+    if wildcard:  # "*.example.org" and ".example.org" mean "example.org"
+        arr = pc.replace_substring_regex(arr, r"^\*?\.", "", max_replacements=1)
     keys = normalise_domains(arr)
-    if wildcard:
-        keys = pc.replace_substring_regex(keys, r"^\*?\.", "", max_replacements=1)
     if len(keys) and not pc.all(pc.greater(pc.utf8_length(keys), 0)).as_py():
         raise ValueError(f"{what} holds an empty name")
     table = pa.table({"key": keys, "info": pa.array(payload.astype(np.int32), pa.int32())})
