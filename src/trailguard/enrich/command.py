@@ -30,7 +30,17 @@ EndpointOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--endpoint-url", help="S3 endpoint URL, for lists in S3-compatible stores."),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="Output: table or json.")]
+
+
+def _table_or_json(value: str) -> str:
+    if value not in ("table", "json"):
+        raise typer.BadParameter("use one of table, json")
+    return value
+
+
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Output: table or json.", callback=_table_or_json)
+]
 
 intel_app = typer.Typer(
     help="Threat lists, trusted lists, AWS address ranges and managed feeds.",
@@ -49,6 +59,15 @@ def _ms_iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _fail(message: str, code: int) -> typer.Exit:
+    """cli._fail with ``message`` taken literally: list lines and names may hold "[/x]"."""
+    from rich.markup import escape
+
+    from trailguard import cli
+
+    return cli._fail(escape(message), code)
+
+
 def _manager(db: str | None, endpoint_url: str | None) -> tuple[Store, IntelStore, IntelManager]:
     from functools import partial
 
@@ -65,19 +84,25 @@ def _manager(db: str | None, endpoint_url: str | None) -> tuple[Store, IntelStor
 
 def _print_results(results: list[UpdateResult]) -> bool:
     """Print update outcomes; True when all went well."""
+    from rich.markup import escape
+
     from trailguard.cli import err, out
 
     ok = True
     for r in results:
         if r.outcome == "failed":
             ok = False
-            err.print(f"[red]{r.name}: failed[/red]: {r.message}", markup=True, highlight=False)
+            err.print(
+                f"[red]{escape(r.name)}: failed[/red]: {escape(r.message)}",
+                markup=True,
+                highlight=False,
+            )
             continue
         if r.outcome == "skipped":
-            out.print(f"{r.name}: not due ({r.entries} entries)")
+            out.print(f"{r.name}: not due ({r.entries} entries)", markup=False)
             continue
         bad = f", {r.bad_lines} bad lines" if r.bad_lines else ""
-        out.print(f"{r.name}: {r.outcome} ({r.entries} entries{bad})")
+        out.print(f"{r.name}: {r.outcome} ({r.entries} entries{bad})", markup=False)
         for example in r.bad_examples:
             out.print(f"  {example}", markup=False)
     return ok
@@ -120,7 +145,7 @@ def intel_add(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Add a list (or replace one, with --replace)."""
-    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE, _fail
+    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE
     from trailguard.enrich.feeds import parse_duration
     from trailguard.enrich.lists import ListSpec
     from trailguard.errors import ConfigError, IntelError, SourceError
@@ -191,7 +216,7 @@ def intel_show(
     bad: Annotated[int, typer.Option("--bad", help="How many bad lines to print.")] = 20,
 ) -> None:
     """One list: where it comes from, its state, its bad lines and its recent changes."""
-    from trailguard.cli import EXIT_USAGE, _fail, out
+    from trailguard.cli import EXIT_USAGE, out
     from trailguard.enrich.intel import parse
     from trailguard.enrich.lists import ListSpec
 
@@ -226,17 +251,19 @@ def intel_show(
     for b in doc["bad_examples"]:
         out.print(f"bad line {b['line']}: {b['reason']}: {b['text']}", markup=False)
     for c in doc["changes"]:
-        out.print(
-            f"{c['at']} {c['change']} ({c['previousEntries']} -> {c['entries']} entries, "
-            f"by {c['trigger']})",
-            markup=False,
+        before, after = c.get("previousEntries"), c.get("entries")
+        counts = (
+            f"{before} -> {after} entries"
+            if before is not None and after is not None
+            else f"{after if after is not None else before} entries"
         )
+        out.print(f"{c['at']} {c['change']} ({counts}, by {c['trigger']})", markup=False)
 
 
 @intel_app.command("remove")
 def intel_remove(name: str, db: DbOpt = None) -> None:
     """Remove a list (recorded, and raises an IntelListChanged finding)."""
-    from trailguard.cli import EXIT_USAGE, _fail, out
+    from trailguard.cli import EXIT_USAGE, out
 
     store, _, manager = _manager(db, None)
     try:
@@ -244,7 +271,7 @@ def intel_remove(name: str, db: DbOpt = None) -> None:
             raise _fail(f"no intel list named {name!r}", EXIT_USAGE)
     finally:
         store.close()
-    out.print(f"{name}: removed")
+    out.print(f"{name}: removed", markup=False)
 
 
 @intel_app.command("update")
@@ -260,7 +287,7 @@ def intel_update(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Fetch configured feeds and re-fetch lists (conditionally: ETag / If-Modified-Since)."""
-    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE, _fail
+    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE
     from trailguard.enrich.feeds import load_feeds
     from trailguard.errors import ConfigError
 
@@ -268,11 +295,24 @@ def intel_update(
         feeds = load_feeds()
     except ConfigError as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
-    store, _, manager = _manager(db, endpoint_url)
+    store, intel, manager = _manager(db, endpoint_url)
     try:
+        if names:
+            unknown = set(names) - {m.name for m in intel.lists()} - {f.name for f in feeds}
+            if unknown:
+                raise _fail(
+                    "no intel list or configured feed named "
+                    + ", ".join(repr(n) for n in sorted(unknown)),
+                    EXIT_USAGE,
+                )
         results = manager.sync_feeds(f for f in feeds if not names or f.name in names)
-        synced = {r.name for r in results}
-        results += [r for r in manager.update(names or None, force=force) if r.name not in synced]
+        synced = {r.name for r in results}  # just fetched: not again
+        if names:
+            rest = [n for n in dict.fromkeys(names) if n not in synced]
+            if rest:
+                results += manager.update(rest, force=force)
+        else:
+            results += [r for r in manager.update(None, force=force) if r.name not in synced]
     finally:
         store.close()
     if not _print_results(results):

@@ -33,6 +33,8 @@ def parse_duration(value: str | int) -> int:
         raise ValueError("a duration like 30m, 6h or 1d")
     if isinstance(value, int):
         seconds = value
+    elif not isinstance(value, str):  # a TOML float or date: a TypeError would escape pydantic
+        raise ValueError(f"{value!r} is not a duration like 30m, 6h or 1d")
     else:
         m = _DURATION.match(value)
         if not m:

@@ -213,7 +213,11 @@ class IntelManager:
             last_error=None,
         )
         examples = _bad_examples(entries)
-        if old is not None and old.sha256 == sha and old.kind == meta.kind:
+        if old is not None and old.sha256 == sha and _same_meaning(old, meta):
+            if (old.feed, old.refresh_seconds) != (meta.feed, meta.refresh_seconds):
+                self.store.set_schedule(
+                    spec.name, feed=meta.feed, refresh_seconds=meta.refresh_seconds
+                )
             self.store.note_check(
                 spec.name,
                 checked_at=now,
@@ -236,6 +240,21 @@ class IntelManager:
             now_ms=now,
         )
         return UpdateResult(spec.name, change, len(entries), entries.bad_count, "", examples)
+
+
+def _same_meaning(old: IntelList, new: IntelList) -> bool:
+    """Whether the same content means the same to the detector under both descriptions.
+
+    Kind, category, format, column or location changing is a change to the list (recorded,
+    and raises a finding) even when the bytes are the same.
+    """
+    return (old.kind, old.category, old.format, old.csv_column, old.location) == (
+        new.kind,
+        new.category,
+        new.format,
+        new.csv_column,
+        new.location,
+    )
 
 
 def _same_source(old: IntelList, spec: ListSpec) -> bool:

@@ -30,7 +30,7 @@ class ListSpec:
     refresh_seconds: int | None = None
 
     def check(self) -> ListSpec:
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):  # match() lets "name\n" through ($)
             raise ConfigError(f"list name {self.name!r}: use 1-64 letters, digits, '.', '_' or '-'")
         if self.kind not in KINDS:
             raise ConfigError(f"list {self.name}: kind must be one of {', '.join(KINDS)}")

@@ -18,32 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from trailguard.detect.hit import Hit
+from trailguard.enrich.lists import IntelList
 from trailguard.errors import StoreError
 from trailguard.findings.store import Store, intel_changes, intel_lists
-
-
-@dataclass(frozen=True, slots=True)
-class IntelList:
-    """One list's description and state (its content: :meth:`IntelStore.data`)."""
-
-    name: str
-    kind: str  # threat | trusted | aws
-    category: str  # custom | tor | mining | c2 (threat lists); "" otherwise
-    format: str
-    location: str
-    csv_column: str | None
-    feed: bool
-    refresh_seconds: int | None
-    entries: int
-    bad_lines: int
-    sha256: str
-    etag: str | None
-    last_modified: str | None
-    added_at: int
-    refreshed_at: int
-    checked_at: int
-    last_error: str | None
-
 
 _META_COLUMNS = [intel_lists.c[f.name] for f in fields(IntelList)]
 
@@ -127,6 +104,18 @@ class IntelStore:
             with self.store.engine.begin() as conn:
                 conn.execute(
                     intel_lists.update().where(intel_lists.c.name == name).values(**values)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot update intel list {name}: {exc}") from exc
+
+    def set_schedule(self, name: str, *, feed: bool, refresh_seconds: int | None) -> None:
+        """Change whether a list is a configured feed and how often it is re-fetched."""
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(
+                    intel_lists.update()
+                    .where(intel_lists.c.name == name)
+                    .values(feed=feed, refresh_seconds=refresh_seconds)
                 )
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot update intel list {name}: {exc}") from exc

@@ -9,6 +9,7 @@ Failures are :class:`~trailguard.errors.SourceError`, naming the location.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import urllib.error
 import urllib.request
@@ -96,13 +97,19 @@ def _fetch_http(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             data = _read_limited(response, limit, url)
+            missing = getattr(response, "length", None)
+            if missing:  # the connection closed before Content-Length bytes arrived
+                raise SourceError(f"{url}: truncated response ({missing} bytes missing)")
             return Fetched(
                 data, response.headers.get("ETag"), response.headers.get("Last-Modified")
             )
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response and its connection
         if exc.code == 304:
             return Fetched(None, exc.headers.get("ETag") or etag, last_modified)
         raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine, ...
+        raise SourceError(f"{url}: cannot fetch: {type(exc).__name__}: {exc}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise SourceError(f"{url}: cannot fetch: {reason}") from exc
@@ -121,7 +128,10 @@ def _fetch_s3(
     kwargs: dict[str, object] = {"Bucket": bucket, "Key": key}
     if etag:
         kwargs["IfNoneMatch"] = etag
-    if last_modified:
+    elif last_modified:
+        # Only without an ETag: S3 (and moto) answer 304 when If-Modified-Since holds even
+        # if the ETag differs, and LastModified has one-second precision, so an object
+        # rewritten within the second of the last fetch would be missed.
         with contextlib.suppress(TypeError, ValueError):  # an unreadable date: fetch in full
             kwargs["IfModifiedSince"] = parsedate_to_datetime(last_modified)
     try:
