@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -179,3 +180,25 @@ def test_empty_index() -> None:
 def test_build_rejects_bad_entries(kwargs: dict[str, list[object]]) -> None:
     with pytest.raises(ValueError):
         DomainIndex.build(**kwargs)  # type: ignore[arg-type]
+
+
+def test_hash_collisions_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a hash that collides on purpose (the length), only equal strings match."""
+    from trailguard.enrich import domains
+
+    def by_length(values: pa.StringArray, base: int) -> object:
+        return pc.binary_length(values).to_numpy().astype("uint64")
+
+    monkeypatch.setattr(domains, "_hash_strings", by_length)
+    index = DomainIndex.build(["ab.c", "abcd.e"], [1, 2], ["xy", "ef.gh"], [3, 4])
+    got = index.lookup_column(pa.array(["ab.c", "zz.c", "abcd.e", "q.xy", "q.zz", "q.ef.gh"]))
+    assert got.to_pylist() == [1, None, 2, 3, None, 4]
+
+
+def test_lists_larger_than_a_hash_chunk() -> None:
+    """Over a megabyte of names: hashed in several chunks, each string found again."""
+    names = [f"{i:07d}-" + "x" * 60 + ".example" for i in range(20_000)]
+    index = DomainIndex.build(names, range(len(names)), names[::2], range(10_000))
+    queries = names[::-1] + ["a." + n for n in names[:10]]
+    got = index.lookup(pa.array(queries)).tolist()
+    assert got == [*range(19_999, -1, -1)] + [i // 2 if i % 2 == 0 else -1 for i in range(10)]
