@@ -122,7 +122,8 @@ def test_geo_and_aws_columns_for_public_addresses_only(enricher: Enricher) -> No
 
 
 def test_without_aws_ranges_amazon_networks_count_as_aws() -> None:
-    out = Enricher().enrich("vpcflow", flows(("10.0.0.1", "52.95.110.1"), ("10.0.0.1", "8.8.8.8")))
+    # 52.95.108.0/23 is announced by AMAZON-02
+    out = Enricher().enrich("vpcflow", flows(("10.0.0.1", "52.95.108.1"), ("10.0.0.1", "8.8.8.8")))
     cols = out.batch.to_pydict()
     assert cols["dstaddr__aws"] == [True, False]
     assert cols["dstaddr__aws_service"] == [None, None]

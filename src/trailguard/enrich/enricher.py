@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from trailguard.enrich.addresses import AddressIndex, ParsedAddresses, is_public, parse_addresses
 from trailguard.enrich.domains import DomainIndex
 from trailguard.enrich.entries import ListEntries
-from trailguard.enrich.geo import AMAZON_AS_ORGS, NOWHERE, GeoLookup
+from trailguard.enrich.geo import AMAZON_AS_ORGS, GeoLookup
 from trailguard.enrich.lists import CATEGORIES
 
 ADDRESS_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
@@ -248,21 +248,13 @@ class Enricher:
         parsed: ParsedAddresses,
         public: np.ndarray,
     ) -> dict[str, pa.Array]:
-        texts = distinct.to_pylist()
-        infos = [
-            self.geo.lookup(ip) if ok and ip else NOWHERE
-            for ip, ok in zip(texts, public.tolist(), strict=True)
-        ]
-
-        def column(values: list[object], type_: pa.DataType) -> pa.Array:
-            return _per_row(rows, pa.array(values, type_))
-
+        geo = self.geo.columns(distinct, parsed, public)
         out = {
-            f"{name}__country": column([g.country_code for g in infos], pa.string()),
-            f"{name}__country_name": column([g.country_name for g in infos], pa.string()),
-            f"{name}__city": column([g.city for g in infos], pa.string()),
-            f"{name}__asn": column([g.asn for g in infos], pa.int64()),
-            f"{name}__as_org": column([g.as_org for g in infos], pa.string()),
+            f"{name}__country": _per_row(rows, geo.country_code),
+            f"{name}__country_name": _per_row(rows, geo.country_name),
+            f"{name}__city": _per_row(rows, geo.city),
+            f"{name}__asn": _per_row(rows, geo.asn),
+            f"{name}__as_org": _per_row(rows, geo.as_org),
         }
         if self.has_aws_ranges:
             _, label = self.aws.label(self.aws.addresses.lookup(parsed))
@@ -272,7 +264,9 @@ class Enricher:
             out[f"{name}__aws_service"] = _per_row(rows, pc.list_element(parts, 0))
             out[f"{name}__aws_region"] = _per_row(rows, pc.list_element(parts, 1))
         else:
-            amazon = np.array([g.as_org in AMAZON_AS_ORGS for g in infos], dtype=bool)
+            amazon = pc.fill_null(
+                pc.is_in(geo.as_org, value_set=pa.array(sorted(AMAZON_AS_ORGS))), False
+            ).to_numpy(zero_copy_only=False)
             out[f"{name}__aws"] = pa.array(_rows_where(rows, amazon), pa.bool_())
             out[f"{name}__aws_service"] = _NULLS(len(rows))
             out[f"{name}__aws_region"] = _NULLS(len(rows))

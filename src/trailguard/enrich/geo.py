@@ -8,16 +8,26 @@ Two sources, both local (no download at run time):
   settings ``geoip_city_mmdb`` and ``geoip_asn_mmdb``): city precision, coordinates and the
   AS number, which the bundled data lacks.  Where both know a field, the ``.mmdb`` wins.
 
-Look-ups are per distinct address and cached, so a batch costs one look-up per address
-not seen before, however many rows repeat it.
+The bundled database is read once into sorted interval arrays (the same
+:class:`~trailguard.enrich.addresses.AddressIndex` the threat lists use), so a batch's
+addresses are looked up together, vectorised.  Should a later ``geoip2fast`` store its data
+differently, look-ups fall back to its own per-address API, cached per address.  ``.mmdb``
+look-ups are per distinct public address, cached.
 """
 
 from __future__ import annotations
 
+import gzip
+import pickle
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+import pyarrow as pa
+
+from trailguard.enrich.addresses import AddressIndex, ParsedAddresses
 from trailguard.errors import ConfigError
 
 #: the geoip2fast data file with country + ASN for IPv4 and IPv6
@@ -39,6 +49,95 @@ class GeoInfo:
 
 
 NOWHERE: Final = GeoInfo()
+_U64: Final = (1 << 64) - 1
+#: geoip2fast's first 16 country entries are IANA special-purpose networks, not countries
+_SPECIAL_COUNTRIES: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class GeoColumns:
+    """Per distinct address of a batch: the geo fields, as Arrow arrays of equal length."""
+
+    country_code: pa.Array
+    country_name: pa.Array
+    city: pa.Array
+    asn: pa.Array
+    as_org: pa.Array
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    country: AddressIndex
+    country_codes: pa.Array
+    country_names: pa.Array
+    asn: AddressIndex
+    as_orgs: pa.Array
+
+
+def _ranges(firsts: list[int], netlens: list[int], ids: list[int]) -> tuple[list[Any], list[Any]]:
+    """Split networks into IPv4 (start, end, id) and IPv6 (hi/lo start, hi/lo end, id) lists."""
+    v4: list[Any] = [[], [], []]
+    v6: list[Any] = [[], [], [], [], []]
+    for first, bits, ident in zip(firsts, netlens, ids, strict=True):
+        if first < 1 << 32 and bits <= 32:
+            v4[0].append(first)
+            v4[1].append(first + (1 << (32 - bits)) - 1)
+            v4[2].append(ident)
+        else:
+            last = first + (1 << (128 - bits)) - 1
+            v6[0].append(first >> 64)
+            v6[1].append(first & _U64)
+            v6[2].append(last >> 64)
+            v6[3].append(last & _U64)
+            v6[4].append(ident)
+    return v4, v6
+
+
+def _index(v4: list[Any], v6: list[Any]) -> AddressIndex:
+    return AddressIndex.build(
+        np.array(v4[0], np.uint64),
+        np.array(v4[1], np.uint64),
+        np.array(v4[2], np.int32),
+        np.array(v6[0], np.uint64),
+        np.array(v6[1], np.uint64),
+        np.array(v6[2], np.uint64),
+        np.array(v6[3], np.uint64),
+        np.array(v6[4], np.int32),
+    )
+
+
+def _load_bundled_tables() -> _Tables | None:
+    """The bundled data as interval arrays; None if its layout is not the one we know."""
+    try:
+        path = resources.files("geoip2fast").joinpath(BUNDLED_DATA)
+        with path.open("rb") as raw, gzip.open(raw) as f:
+            # the package's own data file, shipped with it (not user input)
+            version, info, _total, db = pickle.load(f)
+        if version != 120 or not (info.get("country") and info.get("asn")) or len(db) != 10:
+            return None
+        (_, _, names_c, names_a, first_c, first_a, id_c, id_a, len_c, len_a) = db
+
+        def flat(chunks: list[list[int]]) -> list[int]:
+            return [x for chunk in chunks for x in chunk]
+
+        codes, names = [], []
+        for i, entry in enumerate(names_c):
+            code, _, name = str(entry).partition(":")
+            special = i < _SPECIAL_COUNTRIES or code == "99"
+            codes.append(None if special else code)
+            names.append(None if special else name)
+        country = _index(*_ranges(flat(first_c), flat(len_c), flat(id_c)))
+        orgs = [None if n == "<unknown>" else str(n) for n in names_a]
+        asn = _index(*_ranges(flat(first_a), flat(len_a), flat(id_a)))
+        return _Tables(
+            country,
+            pa.array(codes, pa.string()),
+            pa.array(names, pa.string()),
+            asn,
+            pa.array(orgs, pa.string()),
+        )
+    except Exception:
+        return None
 
 
 class GeoLookup:
@@ -49,6 +148,72 @@ class GeoLookup:
         self._city = _open_mmdb(city_mmdb, "geoip_city_mmdb")
         self._asn = _open_mmdb(asn_mmdb, "geoip_asn_mmdb")
         self._cache: dict[str, GeoInfo] = {}
+        self._loaded: tuple[_Tables | None] | None = None
+
+    def columns(self, texts: pa.Array, parsed: ParsedAddresses, public: np.ndarray) -> GeoColumns:
+        """Geo fields of each distinct address (``texts``, parsed), null where not public."""
+        n = len(texts)
+        tables = self._tables()
+        if tables is None:
+            return self._columns_by_api(texts, public)
+        mask = ~np.asarray(public, dtype=bool)
+
+        def take(index: AddressIndex, values: pa.Array) -> pa.Array:
+            found = index.lookup(parsed)
+            return values.take(pa.array(found, pa.int32(), mask=(found < 0) | mask))
+
+        out = GeoColumns(
+            take(tables.country, tables.country_codes),
+            take(tables.country, tables.country_names),
+            pa.nulls(n, pa.string()),
+            pa.nulls(n, pa.int64()),
+            take(tables.asn, tables.as_orgs),
+        )
+        if self._city is None and self._asn is None:
+            return out
+        return self._with_mmdb(out, texts, public)
+
+    def _with_mmdb(self, base: GeoColumns, texts: pa.Array, public: np.ndarray) -> GeoColumns:
+        cols = {
+            "country_code": base.country_code.to_pylist(),
+            "country_name": base.country_name.to_pylist(),
+            "city": base.city.to_pylist(),
+            "asn": base.asn.to_pylist(),
+            "as_org": base.as_org.to_pylist(),
+        }
+        for i, (ip, ok) in enumerate(zip(texts.to_pylist(), public.tolist(), strict=True)):
+            if not (ok and ip):
+                continue
+            info = self.lookup(ip)
+            for field in ("country_code", "country_name", "city", "asn", "as_org"):
+                value = getattr(info, field)
+                if value is not None:
+                    cols[field][i] = value
+        return GeoColumns(
+            pa.array(cols["country_code"], pa.string()),
+            pa.array(cols["country_name"], pa.string()),
+            pa.array(cols["city"], pa.string()),
+            pa.array(cols["asn"], pa.int64()),
+            pa.array(cols["as_org"], pa.string()),
+        )
+
+    def _columns_by_api(self, texts: pa.Array, public: np.ndarray) -> GeoColumns:
+        infos = [
+            self.lookup(ip) if ok and ip else NOWHERE
+            for ip, ok in zip(texts.to_pylist(), public.tolist(), strict=True)
+        ]
+        return GeoColumns(
+            pa.array([g.country_code for g in infos], pa.string()),
+            pa.array([g.country_name for g in infos], pa.string()),
+            pa.array([g.city for g in infos], pa.string()),
+            pa.array([g.asn for g in infos], pa.int64()),
+            pa.array([g.as_org for g in infos], pa.string()),
+        )
+
+    def _tables(self) -> _Tables | None:
+        if self._loaded is None:
+            self._loaded = (_load_bundled_tables(),)
+        return self._loaded[0]
 
     def lookup(self, ip: str) -> GeoInfo:
         got = self._cache.get(ip)
