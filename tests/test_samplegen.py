@@ -370,12 +370,16 @@ def test_manifest_names_the_expected_findings(sample: Sample) -> None:
     )
     intel = {a.finding_type for a in m.attacks if a.needs_threat_list}
     # the attacker's own address is on the demo's Tor list
-    assert intel == set(m.intel_finding_types) == {
-        "Backdoor:EC2/C&CActivity.B!DNS",
-        "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom",
-        "Recon:IAMUser/TorIPCaller",
-        "UnauthorizedAccess:IAMUser/TorIPCaller",
-    }
+    assert (
+        intel
+        == set(m.intel_finding_types)
+        == {
+            "Backdoor:EC2/C&CActivity.B!DNS",
+            "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom",
+            "Recon:IAMUser/TorIPCaller",
+            "UnauthorizedAccess:IAMUser/TorIPCaller",
+        }
+    )
     assert m.threat_ips == (THREAT_IP,) and m.threat_domains == (THREAT_DOMAIN,)
     assert {n.name for n in m.near_misses} == {
         "root-invoked-by-service",
