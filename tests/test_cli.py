@@ -953,3 +953,38 @@ def test_no_arguments_shows_help(runner: CliRunner) -> None:
 
 def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
     assert run(runner, "frobnicate").exit_code == 2
+
+
+def test_findings_list_shows_markup_in_log_text_as_it_is(runner: CliRunner, db: Path) -> None:
+    """A user name like "[/red]" comes from the logs: it must print, not crash rich."""
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    store = Store.open(db)
+    store.record_hits(
+        [
+            Hit(
+                detection_id="d",
+                finding_type="Policy:IAMUser/Test.Custom",
+                severity=5.0,
+                title="t",
+                description="d",
+                account_id="111122223333",
+                region="us-east-1",
+                resource_type="AccessKey",
+                resource_key="k",
+                actor_key="",
+                resource={"resourceType": "AccessKey", "accessKeyDetails": {"userName": "[/red]x"}},
+                action={},
+                first_seen=at,
+                last_seen=at,
+                event_key="e",
+                object="o",
+                position="p",
+                feature="CloudTrail",
+            )
+        ],
+        now_ms=0,
+    )
+    store.close()
+    result = runner.invoke(app, ["findings", "list", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "[/red]x" in result.output

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from trailguard import settings
 from trailguard.detect.detection import Detection, WindowDetection
@@ -74,7 +76,7 @@ SEVERITY_STYLE: Final = {"Low": "cyan", "Medium": "yellow", "High": "red", "Crit
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     return typer.Exit(code)
 
 
@@ -98,7 +100,7 @@ def _load_detections(rules: list[str], builtin: bool = True) -> list[Detection]:
         problems.extend(loaded.errors)
     problems.extend(check_unique(detections))
     for p in problems:
-        err.print(f"[yellow]rule skipped:[/yellow] {p}", markup=True, highlight=False)
+        err.print(f"[yellow]rule skipped:[/yellow] {escape(str(p))}", markup=True, highlight=False)
     return detections
 
 
@@ -219,11 +221,16 @@ def print_summary(s: ScanSummary, console: Console) -> None:
     t.add_row("seconds", f"{s.seconds:.2f}")
     console.print(t)
     for r in s.failed_objects[:20]:
-        console.print(f"[red]unreadable[/red] {r.object} at {r.position}: {r.reason}", markup=True)
+        console.print(
+            f"[red]unreadable[/red] {escape(f'{r.object} at {r.position}: {r.reason}')}",
+            markup=True,
+        )
     for e in s.source_errors:
-        console.print(f"[red]source error[/red] {e}", markup=True)
+        console.print(f"[red]source error[/red] {escape(e)}", markup=True)
     for det_id, errors in s.detection_errors.items():
-        console.print(f"[red]detection {det_id} failed[/red]: {errors[0]}", markup=True)
+        console.print(
+            f"[red]detection {escape(det_id)} failed[/red]: {escape(errors[0])}", markup=True
+        )
 
 
 def _fail_on_hit(store: Store, summary: ScanSummary, fail_on: str | None) -> bool:
@@ -345,10 +352,11 @@ def findings_table(items: list[dict[str, Any]], title: str = "Findings") -> Tabl
     t.add_column("id")
     for f in items:
         label = severity_label(f["severity"])
+        # text from logs and rules is shown as it is, never read as markup
         t.add_row(
-            f"[{SEVERITY_STYLE[label]}]{label}[/]",
-            f["type"],
-            export.resource_id(f),
+            Text(label, style=SEVERITY_STYLE[label]),
+            Text(f["type"]),
+            Text(export.resource_id(f)),
             str(f["service"]["count"]),
             f["service"]["eventLastSeen"],
             f["id"][:12],

@@ -244,6 +244,10 @@ def test_csv_leaves_harmless_text_and_numbers_alone() -> None:
         ({"resourceType": "AccessKey", "accessKeyDetails": {"userName": "bob"}}, "bob"),
         ({"resourceType": "AccessKey", "accessKeyDetails": {"principalId": "AIDA1"}}, "AIDA1"),
         ({"resourceType": "AccessKey", "accessKeyDetails": {"accessKeyId": "AKIA1"}}, "AKIA1"),
+        ({"resourceType": "S3Bucket", "s3BucketDetails": [{"name": "logs", "arn": "x"}]}, "logs"),
+        ({"resourceType": "SecurityGroup", "securityGroupDetails": {"groupId": "sg-1"}}, "sg-1"),
+        ({"resourceType": "IntelList", "intelListDetails": {"name": "tor-exits"}}, "tor-exits"),
+        ({"resourceType": "Account", "accountDetails": {"accountId": "1111"}}, "1111"),
         ({}, ""),
     ],
 )

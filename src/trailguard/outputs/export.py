@@ -30,14 +30,43 @@ CSV_COLUMNS: Final = (
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: the fields that name a resource, most telling first, whatever its type
+_NAME_FIELDS = (
+    "instanceId",
+    "networkInterfaceId",
+    "userName",
+    "principalId",
+    "accessKeyId",
+    "name",
+    "dbInstanceIdentifier",
+    "groupId",
+    "vpcId",
+    "trailArn",
+    "arn",
+    "subject",
+    "accountId",
+)
+
+
 def resource_id(f: dict[str, Any]) -> str:
+    """A short name for the finding's resource (instance, user, bucket, group, trail, ...)."""
     r = f.get("resource") or {}
-    if r.get("resourceType") == "Instance":
-        d = r.get("instanceDetails") or {}
-        nics = d.get("networkInterfaces") or [{}]
-        return str(d.get("instanceId") or nics[0].get("networkInterfaceId") or "")
-    d = r.get("accessKeyDetails") or {}
-    return str(d.get("userName") or d.get("principalId") or d.get("accessKeyId") or "")
+    details: list[dict[str, Any]] = []
+    for key, value in r.items():
+        if key == "resourceType":
+            continue
+        for d in value if isinstance(value, list) else [value]:
+            if isinstance(d, dict):
+                details.append(d)
+                nics = d.get("networkInterfaces")
+                if isinstance(nics, list):
+                    details.extend(n for n in nics if isinstance(n, dict))
+    for field in _NAME_FIELDS:
+        for d in details:
+            value = d.get(field)
+            if value:
+                return str(value)
+    return ""
 
 
 def flat(f: dict[str, Any]) -> dict[str, Any]:
