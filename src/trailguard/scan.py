@@ -22,7 +22,7 @@ from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.engine import ENGINE_MEMORY, Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowDelta
-from trailguard.enrich.enricher import Enricher
+from trailguard.enrich.enricher import Enricher, EnrichResult
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import Store
@@ -102,7 +102,7 @@ class _Marker:
 
 _START: Final = _Marker("start of object")
 _END: Final = _Marker("end of object")
-_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | _Marker"] | str
+_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | EnrichResult | _Marker"] | str
 
 
 class _Prefetch:
@@ -198,7 +198,7 @@ class Scanner:
         """Read every object of ``sources``; commit each with its findings."""
         summary = ScanSummary()
         started = time.perf_counter()
-        reader = _Prefetch(self._produce(sources), depth=PREFETCH_BATCHES)
+        reader = _Prefetch(self._enrich(self._produce(sources)), depth=PREFETCH_BATCHES)
         try:
             hits: list[Hit] = []
             for item in reader:
@@ -216,12 +216,11 @@ class Scanner:
                     hits = []
                 elif batch is _END:
                     self._commit(obj, reading, hits, summary)
-                elif not isinstance(batch, _Marker):
+                elif isinstance(batch, EnrichResult):
                     assert reading.log_type is not None
-                    summary.events[reading.log_type] += batch.num_rows
-                    enriched = self.enricher.enrich(reading.log_type, batch)
-                    summary.trusted += enriched.trusted_rows
-                    hits.extend(self.engine.run(reading.log_type, enriched.batch, obj.name))
+                    summary.events[reading.log_type] += batch.rows
+                    summary.trusted += batch.trusted_rows
+                    hits.extend(self.engine.run(reading.log_type, batch.batch, obj.name))
                     if self.on_progress:
                         self.on_progress(summary)
             self._prune()
@@ -271,6 +270,20 @@ class Scanner:
         finally:
             if pool is not None:
                 pool.close()
+
+    def _enrich(self, items: Iterator[_Item]) -> Iterator[_Item]:
+        """Batches with their enrichment columns (on the prefetch thread too: Arrow and
+        numpy release the GIL, so this overlaps with the detections)."""
+        for item in items:
+            if isinstance(item, str):
+                yield item
+                continue
+            obj, reading, batch = item
+            if reading is None or not isinstance(batch, pa.RecordBatch):
+                yield item
+                continue
+            assert reading.log_type is not None
+            yield obj, reading, self.enricher.enrich(reading.log_type, batch)
 
     def _to_pool(self, obj: SourceObject) -> bool:
         """JSON logs decode under the GIL, so they go to reader processes; flow logs

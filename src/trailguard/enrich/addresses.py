@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import socket
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -442,6 +442,27 @@ class AddressIndex:
     @classmethod
     def empty(cls) -> AddressIndex:
         return cls.build()
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """The index's own arrays, to save (``numpy.savez``) and load with :meth:`from_arrays`."""
+        return {
+            "v4_start": self._v4_start,
+            "v4_info": self._v4_info,
+            "v6_start_hi": self._v6_start_hi,
+            "v6_start_lo": self._v6_start_lo,
+            "v6_info": self._v6_info,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, NDArray[Any]]) -> AddressIndex:
+        """An index from :meth:`arrays` (as saved: no re-flattening, no checks)."""
+        return cls(
+            np.asarray(arrays["v4_start"], np.uint32),
+            np.asarray(arrays["v4_info"], np.int32),
+            np.asarray(arrays["v6_start_hi"], np.uint64),
+            np.asarray(arrays["v6_start_lo"], np.uint64),
+            np.asarray(arrays["v6_info"], np.int32),
+        )
 
     @property
     def segments(self) -> tuple[int, int]:

@@ -150,8 +150,14 @@ class _Lookup:
 
 @dataclass(frozen=True, slots=True)
 class EnrichResult:
+    """An enriched batch, without the rows about trusted addresses (``rows`` counts them)."""
+
     batch: pa.RecordBatch
     trusted_rows: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.batch.num_rows) + self.trusted_rows
 
 
 class Enricher:

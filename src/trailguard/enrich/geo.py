@@ -17,14 +17,18 @@ look-ups are per distinct public address, cached.
 
 from __future__ import annotations
 
+import bisect
 import gzip
+import os
 import pickle
 from dataclasses import dataclass
 from importlib import resources
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import platformdirs
 import pyarrow as pa
 
 from trailguard.enrich.addresses import AddressIndex, ParsedAddresses
@@ -75,21 +79,26 @@ class _Tables:
 
 
 def _ranges(firsts: list[int], netlens: list[int], ids: list[int]) -> tuple[list[Any], list[Any]]:
-    """Split networks into IPv4 (start, end, id) and IPv6 (hi/lo start, hi/lo end, id) lists."""
-    v4: list[Any] = [[], [], []]
-    v6: list[Any] = [[], [], [], [], []]
-    for first, bits, ident in zip(firsts, netlens, ids, strict=True):
-        if first < 1 << 32 and bits <= 32:
-            v4[0].append(first)
-            v4[1].append(first + (1 << (32 - bits)) - 1)
-            v4[2].append(ident)
-        else:
-            last = first + (1 << (128 - bits)) - 1
-            v6[0].append(first >> 64)
-            v6[1].append(first & _U64)
-            v6[2].append(last >> 64)
-            v6[3].append(last & _U64)
-            v6[4].append(ident)
+    """Split networks into IPv4 (start, end, id) and IPv6 (hi/lo start, hi/lo end, id) arrays.
+
+    The data lists networks in ascending order, IPv4 (below 2**32) first."""
+    k = bisect.bisect_left(firsts, 1 << 32)
+    start4 = np.array(firsts[:k], np.uint64)
+    bits4 = np.array(netlens[:k], np.uint64)
+    v4: list[Any] = [
+        start4,
+        start4 + (np.uint64(1) << (np.uint64(32) - bits4)) - np.uint64(1),
+        np.array(ids[:k], np.int32),
+    ]
+    first6 = firsts[k:]
+    last6 = [f + (1 << (128 - b)) - 1 for f, b in zip(first6, netlens[k:], strict=True)]
+    v6: list[Any] = [
+        [f >> 64 for f in first6],
+        [f & _U64 for f in first6],
+        [f >> 64 for f in last6],
+        [f & _U64 for f in last6],
+        ids[k:],
+    ]
     return v4, v6
 
 
@@ -106,7 +115,72 @@ def _index(v4: list[Any], v6: list[Any]) -> AddressIndex:
     )
 
 
+def _cache_file() -> Path | None:
+    """Where the compiled bundled database is kept, named for the data it came from."""
+    try:
+        data = Path(str(resources.files("geoip2fast").joinpath(BUNDLED_DATA)))
+        stat = data.stat()
+    except (OSError, ModuleNotFoundError, TypeError):
+        return None
+    key = f"{version('geoip2fast')}-{stat.st_size}-{int(stat.st_mtime)}"
+    return Path(platformdirs.user_cache_dir("trailguard")) / f"geoip2fast-{key}.npz"
+
+
+def _save(tables: _Tables, path: Path) -> None:
+    arrays: dict[str, Any] = {}
+    for name, index in (("country", tables.country), ("asn", tables.asn)):
+        arrays.update({f"{name}.{k}": v for k, v in index.arrays().items()})
+    for name in ("country_codes", "country_names", "as_orgs"):
+        values = getattr(tables, name).to_pylist()
+        arrays[name] = np.array(["" if v is None else v for v in values], dtype=np.str_)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            np.savez(f, **arrays)
+        tmp.replace(path)
+    except OSError:
+        pass  # no cache: the next scan compiles the data again
+
+
+def _load(path: Path) -> _Tables | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+
+            def index(name: str) -> AddressIndex:
+                prefix = f"{name}."
+                return AddressIndex.from_arrays(
+                    {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
+                )
+
+            def strings(name: str) -> pa.Array:
+                return pa.array([v or None for v in z[name].tolist()], pa.string())
+
+            return _Tables(
+                index("country"),
+                strings("country_codes"),
+                strings("country_names"),
+                index("asn"),
+                strings("as_orgs"),
+            )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _load_bundled_tables() -> _Tables | None:
+    """The bundled data as interval arrays (compiled once, then cached); None if unusable."""
+    cache = _cache_file()
+    if cache is not None and cache.is_file():
+        tables = _load(cache)
+        if tables is not None:
+            return tables
+    tables = _compile_bundled_tables()
+    if tables is not None and cache is not None:
+        _save(tables, cache)
+    return tables
+
+
+def _compile_bundled_tables() -> _Tables | None:
     """The bundled data as interval arrays; None if its layout is not the one we know."""
     try:
         path = resources.files("geoip2fast").joinpath(BUNDLED_DATA)
