@@ -60,12 +60,10 @@ def _ms_iso(ms: int | None) -> str:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    """cli._fail with ``message`` taken literally: list lines and names may hold "[/x]"."""
-    from rich.markup import escape
-
+    """cli._fail (which prints ``message`` literally: names may hold "[/x]")."""
     from trailguard import cli
 
-    return cli._fail(escape(message), code)
+    return cli._fail(message, code)
 
 
 def _manager(db: str | None, endpoint_url: str | None) -> tuple[Store, IntelStore, IntelManager]:
