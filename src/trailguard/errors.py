@@ -10,7 +10,9 @@ Hierarchy::
     │   └── UnknownFormatError
     ├── RuleError            a detection or Sigma rule is invalid (names the file)
     ├── StoreError           the findings store failed
-    └── IntelError           a threat/trusted list or feed is unusable as a whole (names it)
+    ├── IntelError           a threat/trusted list or feed is unusable as a whole (names it)
+    └── AwsApiError          an AWS API call gave no answer (denied, throttled, not
+                             implemented, unreachable): posture reports it as a skipped check
 
 Bad *records* are not exceptions: readers count them and set them aside as
 :class:`trailguard.formats.base.Reject` values.  Exceptions are for whole objects
@@ -18,6 +20,11 @@ or for the run itself.
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+#: why an AWS call gave no answer
+AwsErrorKind = Literal["denied", "throttled", "not-implemented", "unreachable", "error"]
 
 
 class TrailguardError(Exception):
@@ -65,3 +72,13 @@ class StoreError(TrailguardError):
 class IntelError(TrailguardError):
     """A threat or trusted list (or feed) cannot be used at all: wrong format, not UTF-8, not
     STIX, an XML bomb.  The message names the list's source.  Bad *lines* are not errors."""
+
+
+class AwsApiError(TrailguardError):
+    """An AWS API call gave no answer: ``api`` (``service:Operation``), ``kind`` and why."""
+
+    def __init__(self, api: str, kind: AwsErrorKind, reason: str) -> None:
+        super().__init__(f"{api}: {kind}: {reason}")
+        self.api = api
+        self.kind: AwsErrorKind = kind
+        self.reason = reason

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -27,9 +27,9 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
-from trailguard.errors import TrailguardError
+from trailguard.errors import AwsApiError, AwsErrorKind
 
-ErrorKind = Literal["denied", "throttled", "not-implemented", "unreachable", "error"]
+ErrorKind = AwsErrorKind
 
 _DENIED: Final = frozenset(
     {
@@ -76,16 +76,6 @@ _NOT_IMPLEMENTED: Final = frozenset(
 
 # ResponseParserError is not a BotoCoreError: an endpoint's unreadable answer
 _BOTO_ERRORS: Final = (botocore.exceptions.BotoCoreError, ResponseParserError)
-
-
-class AwsApiError(TrailguardError):
-    """An AWS API call gave no answer: ``api`` (``service:Operation``), ``kind`` and why."""
-
-    def __init__(self, api: str, kind: ErrorKind, reason: str) -> None:
-        super().__init__(f"{api}: {kind}: {reason}")
-        self.api = api
-        self.kind: ErrorKind = kind
-        self.reason = reason
 
 
 def classify(exc: Exception) -> tuple[ErrorKind, str]:

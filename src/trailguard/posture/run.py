@@ -17,11 +17,11 @@ import boto3
 
 from trailguard import settings
 from trailguard.detect.hit import Hit
-from trailguard.errors import ConfigError
+from trailguard.errors import AwsApiError, ConfigError
 from trailguard.findings.model import finding_id
 from trailguard.findings.store import FindingFilter, Store
 from trailguard.posture.accounts import AccountTarget
-from trailguard.posture.aws import Aws, AwsApiError, AwsOptions, new_session
+from trailguard.posture.aws import Aws, AwsOptions, new_session
 from trailguard.posture.checks import ALL_CHECKS, Check, CheckResult
 from trailguard.posture.checks.base import GLOBAL
 from trailguard.posture.checks.s3 import BucketCheck

@@ -14,7 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from trailguard.posture.aws import Aws, AwsApiError
+from trailguard.errors import AwsApiError
+from trailguard.posture.aws import Aws
 from trailguard.posture.checks.base import SERVICES
 from trailguard.posture.model import (
     AccountSnapshot,
