@@ -62,6 +62,7 @@ import pyarrow.csv as pcsv
 
 from trailguard.errors import ConfigError, FormatError, UnknownFormatError
 from trailguard.formats.base import ReadContext
+from trailguard.formats.cloudtrail import rebatch
 from trailguard.formats.schema import FLOW_DEFAULT_FORMAT, FLOW_FIELDS, POS, VPCFLOW
 
 __all__ = ["BLOCK_BYTES", "MAX_LINE", "FlowLogReader", "parse_flow_format"]
@@ -209,7 +210,13 @@ class FlowLogReader:
     use_threads: bool = field(default_factory=lambda: (os.cpu_count() or 1) > 2)
 
     def read(self, chunks: Iterator[bytes], ctx: ReadContext) -> Iterator[pa.RecordBatch]:
-        batch_rows = max(1, ctx.options.batch_rows)
+        # Blocks are cut by bytes, not rows: regrouped, every batch but the object's last is
+        # full, so a block's remainder does not become a small batch that costs the
+        # enrichment and the detections as much fixed work as a full one.
+        yield from rebatch(self._tables(chunks, ctx), ctx.options.batch_rows)
+
+    def _tables(self, chunks: Iterator[bytes], ctx: ReadContext) -> Iterator[pa.RecordBatch]:
+        """The good rows of each block, as the batches of its table (of any size)."""
         cache = _Cache()
         hints = _Hints()
         layout: _Layout | None = None
@@ -241,7 +248,7 @@ class FlowLogReader:
                     table = _assemble(parsed, cache)
             _flush(rejects, ctx)
             if table is not None and table.num_rows:
-                yield from table.to_batches(max_chunksize=batch_rows)
+                yield from table.to_batches()
 
     # -- cutting the stream into blocks of whole lines ---------------------------------
 
