@@ -27,7 +27,7 @@ from __future__ import annotations
 import socket
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final, TypeAlias
 
@@ -42,6 +42,7 @@ __all__ = [
     "encode_distinct",
     "is_public",
     "parse_addresses",
+    "parse_distinct",
 ]
 
 Column: TypeAlias = pa.Array | pa.ChunkedArray
@@ -114,6 +115,9 @@ class ParsedAddresses:
     distinct_family: NDArray[np.uint8]
     distinct_hi: U64
     distinct_lo: U64
+    #: what lookups of these addresses in several indexes share: the IPv4 keys in sorted
+    #: order, and each index's answer (an enricher looks one column up in ten or so)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_rows(cls, family: ArrayLike, hi: ArrayLike, lo: ArrayLike) -> ParsedAddresses:
@@ -146,6 +150,25 @@ class ParsedAddresses:
 def parse_addresses(col: Column) -> ParsedAddresses:
     """Parse a string column of IPv4/IPv6 addresses; anything else gets family 0."""
     values, codes = encode_distinct(col)
+    return _parse(values, codes)
+
+
+def parse_distinct(values: Column) -> ParsedAddresses:
+    """Like :func:`parse_addresses`, for values already distinct (a dictionary's): each value
+    is its own slot, so the column is not dictionary-encoded a second time."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    n = len(values)
+    if pa.types.is_null(values.type):
+        values = pa.nulls(n, pa.string())
+    elif not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    if values.null_count:
+        values = pc.fill_null(values, "")  # not an address, as a null is
+    return _parse(values, np.arange(n, dtype=np.int32))
+
+
+def _parse(values: pa.StringArray, codes: NDArray[np.int32]) -> ParsedAddresses:
     n = len(values)
     family = np.zeros(n + 1, np.uint8)
     hi = np.zeros(n + 1, np.uint64)
@@ -367,6 +390,27 @@ def _count_le_128(bound_hi: U64, bound_lo: U64, q_hi: U64, q_lo: U64) -> NDArray
     return result
 
 
+def _sorted_v4(
+    parsed: ParsedAddresses, *, mapped: bool
+) -> tuple[NDArray[np.intp], NDArray[np.uint32]]:
+    """The distinct slots of ``parsed`` that are IPv4 addresses (or, with ``mapped``,
+    IPv4-mapped IPv6 ones), ordered by address, and those addresses as 32-bit keys."""
+    key = ("v4", mapped)
+    got: tuple[NDArray[np.intp], NDArray[np.uint32]] | None = parsed.memo.get(key)
+    if got is None:
+        fam, hi, lo = parsed.distinct_family, parsed.distinct_hi, parsed.distinct_lo
+        if mapped:
+            v6 = np.flatnonzero(fam == FAMILY_V6)
+            where = v6[(hi[v6] == _MAPPED_HI) & ((lo[v6] >> np.uint64(32)) == _MAPPED_LO_TAG)]
+            keys = (lo[where] & np.uint64(_V4_MAX)).astype(np.uint32)
+        else:
+            where = np.flatnonzero(fam == FAMILY_V4)
+            keys = lo[where].astype(np.uint32)
+        order = np.argsort(keys)
+        got = parsed.memo[key] = (where[order], keys[order])
+    return got
+
+
 class AddressIndex:
     """Inclusive IPv4/IPv6 ranges with an ``int32`` payload each, flattened for lookups.
 
@@ -484,13 +528,12 @@ class AddressIndex:
         )
 
     # Queries go in sorted: numpy's searchsorted then narrows each search from the previous
-    # one, which halves its time on a large index (fewer cache misses).
+    # one, which halves its time on a large index (fewer cache misses).  The sort is done
+    # once per parsed column (see _sorted_v4) and shared by every index looked up.
 
-    def _lookup_v4(self, values: U64) -> NDArray[np.int32]:
-        keys = values.astype(np.uint32)
-        order = np.argsort(keys)
-        seg = np.empty(len(keys), np.intp)
-        seg[order] = np.searchsorted(self._v4_start, keys[order], side="right") - 1
+    def _lookup_v4(self, keys: NDArray[np.uint32]) -> NDArray[np.int32]:
+        """The payloads of sorted IPv4 keys."""
+        seg = np.searchsorted(self._v4_start, keys, side="right") - 1
         return self._v4_info[seg]
 
     def _lookup_v6(self, hi: U64, lo: U64) -> NDArray[np.int32]:
@@ -501,17 +544,33 @@ class AddressIndex:
         return self._v6_info[seg]
 
     def lookup_distinct(self, parsed: ParsedAddresses) -> NDArray[np.int32]:
-        """The payload of each distinct value of ``parsed`` (-1: no range holds it)."""
+        """The payload of each distinct value of ``parsed`` (-1: no range holds it).
+
+        The answer is kept with ``parsed`` (read-only), so asking again costs nothing."""
+        answers: list[tuple[AddressIndex, NDArray[np.int32]]] = parsed.memo.setdefault(
+            "answers", []
+        )
+        for index, answer in answers:
+            if index is self:
+                return answer
+        result = self._lookup_distinct(parsed)
+        result.flags.writeable = False
+        answers.append((self, result))
+        return result
+
+    def _lookup_distinct(self, parsed: ParsedAddresses) -> NDArray[np.int32]:
         fam, hi, lo = parsed.distinct_family, parsed.distinct_hi, parsed.distinct_lo
         result = np.full(len(fam), -1, np.int32)
-        v4 = np.flatnonzero(fam == FAMILY_V4)
+        if self._has_v4:
+            where, keys = _sorted_v4(parsed, mapped=False)
+            if len(where):
+                result[where] = self._lookup_v4(keys)
         v6 = np.flatnonzero(fam == FAMILY_V6)
-        if len(v4) and self._has_v4:
-            result[v4] = self._lookup_v4(lo[v4])
         if len(v6):
-            mapped = v6[(hi[v6] == _MAPPED_HI) & ((lo[v6] >> np.uint64(32)) == _MAPPED_LO_TAG)]
-            if len(mapped) and self._has_v4:
-                result[mapped] = self._lookup_v4(lo[mapped] & np.uint64(_V4_MAX))
+            if self._has_v4:
+                where, keys = _sorted_v4(parsed, mapped=True)
+                if len(where):
+                    result[where] = self._lookup_v4(keys)
             if self._has_v6:
                 v6 = v6[result[v6] < 0]
                 result[v6] = self._lookup_v6(hi[v6], lo[v6])
@@ -601,16 +660,24 @@ def is_public(parsed: ParsedAddresses) -> NDArray[np.bool_]:
     IPv4-mapped (``::ffff:0:0/96``) and NAT64 well-known-prefix (``64:ff9b::/96``) IPv6
     addresses are judged by their IPv4 part.
     """
-    fam = parsed.distinct_family.copy()
+    fam = parsed.distinct_family
     hi = parsed.distinct_hi
-    lo = parsed.distinct_lo.copy()
-    top = lo >> np.uint64(32)
-    embeds_v4 = (fam == FAMILY_V6) & (
-        ((hi == _MAPPED_HI) & (top == _MAPPED_LO_TAG)) | ((hi == _NAT64_HI) & (top == 0))
-    )
-    fam[embeds_v4] = FAMILY_V4
-    lo[embeds_v4] &= np.uint64(_V4_MAX)
-    hi = np.where(embeds_v4, np.uint64(0), hi)
-    special = _special_index().lookup_distinct(ParsedAddresses(parsed.codes, fam, hi, lo))
+    lo = parsed.distinct_lo
+    v6 = np.flatnonzero(fam == FAMILY_V6)
+    top = lo[v6] >> np.uint64(32)
+    embeds_v4 = v6[
+        ((hi[v6] == _MAPPED_HI) & (top == _MAPPED_LO_TAG)) | ((hi[v6] == _NAT64_HI) & (top == 0))
+    ]
+    if len(embeds_v4):
+        fam = fam.copy()
+        lo = lo.copy()
+        hi = hi.copy()
+        fam[embeds_v4] = FAMILY_V4
+        lo[embeds_v4] &= np.uint64(_V4_MAX)
+        hi[embeds_v4] = 0
+        judged = ParsedAddresses(parsed.codes, fam, hi, lo)
+    else:
+        judged = parsed  # the same addresses: the sorted keys of its lookups are shared
+    special = _special_index().lookup_distinct(judged)
     public: NDArray[np.bool_] = (fam != FAMILY_INVALID) & (special <= 0)
     return public[parsed.codes]

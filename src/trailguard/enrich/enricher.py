@@ -31,7 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailguard.enrich.addresses import AddressIndex, ParsedAddresses, is_public, parse_addresses
+from trailguard.enrich.addresses import (
+    AddressIndex,
+    ParsedAddresses,
+    is_public,
+    parse_addresses,
+    parse_distinct,
+)
 from trailguard.enrich.domains import DomainIndex
 from trailguard.enrich.entries import ListEntries
 from trailguard.enrich.geo import AMAZON_AS_ORGS, GeoLookup
@@ -223,7 +229,7 @@ class Enricher:
         Everything is looked up once per distinct address; the new columns are dictionary
         arrays over the distinct values, so repeats cost nothing."""
         rows, distinct = _distinct(col)
-        parsed = parse_addresses(distinct)
+        parsed = parse_distinct(distinct)
         n = len(col)
         out: dict[str, pa.Array] = {}
         for category, lookup in self.threat.items():
