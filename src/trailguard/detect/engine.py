@@ -57,6 +57,10 @@ class Engine:
                 "threads": 1,
                 "memory_limit": memory,
                 "temp_directory": spill,
+                # an in-memory database has nothing to make durable, yet DuckDB checkpoints
+                # it (recompressing every table) each time 16 MB of changes pile up: on a
+                # large scan, half a second of window state rewritten every few objects
+                "checkpoint_threshold": "1TB",
             }
         )
         self.by_type: dict[LogType, list[Detection]] = defaultdict(list)
