@@ -1,14 +1,21 @@
-"""The findings store on real SQLite files: aggregation, checkpoints, quarantine, archive,
-filters, concurrency (WAL) and the atomic unit of commit."""
+"""The findings store on real databases: aggregation, checkpoints, quarantine, archive,
+filters, concurrency and the atomic unit of commit.
+
+Every test that takes the ``store`` (or ``db``, ``new_db``) fixture runs twice: on a SQLite
+file and on a fresh database of a real PostgreSQL server (``postgres_server`` in
+tests/conftest.py).  Tests about SQLite itself (WAL mode, the file) are marked
+``sqlite_only``.  Reading behind the store's back goes through SQLAlchemy on both."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,14 +115,46 @@ def commit(
     )
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "store" / "trailguard.db"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses a store on each backend (``sqlite_only``: on SQLite alone)."""
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", ["sqlite"] if only_sqlite else BACKENDS, indirect=True)
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = Store.open(db_path)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_db(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Makes a new, empty store location on the test's backend: a file path or a URL."""
+    if backend == "postgresql":
+        make: Callable[[], str] = request.getfixturevalue("pg_new_database")
+        return make
+    n = itertools.count()
+    return lambda: str(tmp_path / "store" / f"trailguard{next(n) or ''}.db")
+
+
+@pytest.fixture
+def db(new_db: Callable[[], str]) -> str:
+    return new_db()
+
+
+@pytest.fixture
+def db_path(db: str, backend: str) -> Path:
+    """The SQLite file (for ``sqlite_only`` tests)."""
+    assert backend == "sqlite"
+    return Path(db)
+
+
+@pytest.fixture
+def store(db: str) -> Iterator[Store]:
+    s = Store.open(db)
     try:
         yield s
     finally:
@@ -132,18 +171,26 @@ def only(store: Store) -> dict[str, Any]:
     return items[0]
 
 
-def rows(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Read the file behind the store's back, with the plain sqlite3 module."""
-    con = sqlite3.connect(db_path)
+def engine_of(db: str) -> sa.Engine:
+    """An engine of its own on the store's database: not the store's."""
+    url = db if "://" in db else f"sqlite:///{db}"
+    return sa.create_engine(url, poolclass=sa.NullPool)
+
+
+def rows(db: str | Path, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Read the database behind the store's back, through a connection of our own."""
+    engine = engine_of(str(db))
     try:
-        return con.execute(sql, params).fetchall()
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
     finally:
-        con.close()
+        engine.dispose()
 
 
 # --- opening --------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_open_creates_missing_folders(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "c.db"
     s = Store.open(path)
@@ -151,6 +198,7 @@ def test_open_creates_missing_folders(tmp_path: Path) -> None:
     assert path.is_file()
 
 
+@pytest.mark.sqlite_only
 def test_open_accepts_a_sqlalchemy_url(tmp_path: Path) -> None:
     path = tmp_path / "url.db"
     s = Store.open(f"sqlite:///{path}")
@@ -161,20 +209,28 @@ def test_open_accepts_a_sqlalchemy_url(tmp_path: Path) -> None:
     assert rows(path, "SELECT count(*) FROM findings") == [(1,)]
 
 
+@pytest.mark.sqlite_only
 def test_open_unusable_url_raises_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         Store.open(f"sqlite:///{tmp_path}/missing-dir/x.db")
 
 
+@pytest.mark.sqlite_only
 def test_open_path_under_a_file_raises_store_error(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("not a folder")
     with pytest.raises(StoreError):
         Store.open(tmp_path / "afile" / "x.db")
 
 
+@pytest.mark.sqlite_only
 def test_database_is_in_wal_mode(store: Store, db_path: Path) -> None:
     commit(store, "obj", [make_hit()])
-    assert rows(db_path, "PRAGMA journal_mode") == [("wal",)]
+    # the file itself says so, to the plain sqlite3 module
+    con = sqlite3.connect(db_path)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
+    finally:
+        con.close()
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
@@ -245,7 +301,7 @@ def test_same_event_in_two_objects_counts_once(store: Store) -> None:
     assert f["service"]["eventFirstSeen"] == f["service"]["eventLastSeen"] == iso(to_ms(T0))
 
 
-def test_same_object_committed_twice_counts_once(store: Store, db_path: Path) -> None:
+def test_same_object_committed_twice_counts_once(store: Store, db: str) -> None:
     hits = [make_hit("e1"), make_hit("e2", at=T0 + timedelta(seconds=1))]
     commit(store, "/logs/a.json", hits, version="v1")
     first = only(store)
@@ -254,7 +310,7 @@ def test_same_object_committed_twice_counts_once(store: Store, db_path: Path) ->
     assert f["service"]["count"] == 2
     assert f["service"]["eventFirstSeen"] == first["service"]["eventFirstSeen"]
     assert f["service"]["eventLastSeen"] == first["service"]["eventLastSeen"]
-    assert rows(db_path, "SELECT count(*) FROM finding_events") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM finding_events") == [(2,)]
 
 
 def test_same_event_twice_in_one_object_keeps_widest_span(store: Store) -> None:
@@ -298,12 +354,14 @@ def test_latest_occurrence_details_win_by_event_time(store: Store) -> None:
 
 
 @pytest.mark.parametrize("order", [("a", "b"), ("b", "a")])
-def test_latest_occurrence_tie_is_broken_deterministically(tmp_path: Path, order: tuple) -> None:
+def test_latest_occurrence_tie_is_broken_deterministically(
+    new_db: Callable[[], str], order: tuple[str, str]
+) -> None:
     hits = {
         "a": make_hit("e-a", title="title A", api="ApiA", obj="a", position="record 0"),
         "b": make_hit("e-b", title="title B", api="ApiB", obj="b", position="record 0"),
     }
-    s = Store.open(tmp_path / "tie.db")
+    s = Store.open(new_db())
     try:
         for name in order:
             commit(s, name, [hits[name]])
@@ -317,7 +375,7 @@ def test_latest_occurrence_tie_is_broken_deterministically(tmp_path: Path, order
     assert f["service"]["evidence"]["firstOccurrence"] == {"object": "a", "position": "record 0"}
 
 
-def test_findings_do_not_depend_on_commit_order(tmp_path: Path) -> None:
+def test_findings_do_not_depend_on_commit_order(new_db: Callable[[], str]) -> None:
     objects = {
         "/logs/1.json": [make_hit("e1", at=T0, title="one", obj="/logs/1.json")],
         "/logs/2.json": [
@@ -330,8 +388,8 @@ def test_findings_do_not_depend_on_commit_order(tmp_path: Path) -> None:
         ],
     }
     docs = []
-    for i, order in enumerate((sorted(objects), sorted(objects, reverse=True))):
-        s = Store.open(tmp_path / f"order{i}.db")
+    for order in (sorted(objects), sorted(objects, reverse=True)):
+        s = Store.open(new_db())
         try:
             for name in order:
                 commit(s, name, objects[name])
@@ -342,10 +400,12 @@ def test_findings_do_not_depend_on_commit_order(tmp_path: Path) -> None:
     assert len(docs[0]) == 2
 
 
-def test_duplicate_event_evidence_does_not_depend_on_commit_order(tmp_path: Path) -> None:
+def test_duplicate_event_evidence_does_not_depend_on_commit_order(
+    new_db: Callable[[], str],
+) -> None:
     docs = []
-    for i, order in enumerate((["/logs/a.json", "/logs/b.json"], ["/logs/b.json", "/logs/a.json"])):
-        s = Store.open(tmp_path / f"dup{i}.db")
+    for order in (["/logs/a.json", "/logs/b.json"], ["/logs/b.json", "/logs/a.json"]):
+        s = Store.open(new_db())
         try:
             for name in order:
                 commit(s, name, [make_hit("e1", obj=name, position="record 3")])
@@ -390,16 +450,16 @@ def test_checkpoint_is_per_object_and_version(store: Store) -> None:
     assert not store.is_committed("/logs/a.json", "v1")
 
 
-def test_checkpoint_records_failure_and_tallies(store: Store, db_path: Path) -> None:
+def test_checkpoint_records_failure_and_tallies(store: Store, db: str) -> None:
     commit(
         store,
         "/logs/bad.gz",
         rejects=[Reject("/logs/bad.gz", "byte 40", "truncated gzip")],
         failed=True,
     )
-    assert rows(
-        db_path, "SELECT version, kind, rejected, failed, committed_at FROM checkpoints"
-    ) == [("v1", "cloudtrail", 1, 1, NOW)]
+    got = rows(db, "SELECT version, kind, rejected, failed, committed_at FROM checkpoints")
+    assert got == [("v1", "cloudtrail", 1, True, NOW)]
+    assert isinstance(got[0][3], bool if "://" in db else int)
 
 
 def test_quarantine_lists_rejects(store: Store) -> None:
@@ -645,14 +705,14 @@ def test_empty_deltas_are_not_written(store: Store) -> None:
 # --- the unit of commit ---------------------------------------------------------------
 
 
-def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(db: str) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        table: rows(db_path, f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608 - fixed names
+        table: rows(db, f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608 - fixed names
         for table in ("findings", "finding_events", "checkpoints", "quarantine", "window_deltas")
     }
 
 
-def test_failed_commit_writes_nothing_of_the_object(store: Store, db_path: Path) -> None:
+def test_failed_commit_writes_nothing_of_the_object(store: Store, db: str) -> None:
     commit(
         store,
         "/logs/a.json",
@@ -660,7 +720,7 @@ def test_failed_commit_writes_nothing_of_the_object(store: Store, db_path: Path)
         rejects=[Reject("/logs/a.json", "record 2", "bad")],
         deltas=[delta("k", 0, [1])],
     )
-    before = snapshot(db_path)
+    before = snapshot(db)
     cell = delta("k2", 0, [2])
     with pytest.raises(StoreError, match=re.escape("/logs/b.json")):
         commit(
@@ -674,17 +734,17 @@ def test_failed_commit_writes_nothing_of_the_object(store: Store, db_path: Path)
             rejects=[Reject("/logs/b.json", "record 1", None)],  # type: ignore[arg-type]
             deltas=[cell],
         )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     assert not store.is_committed("/logs/b.json", "v1")
     f = only(store)
     assert f["service"]["count"] == 1
     assert f["title"] != "newer"
 
 
-def test_failed_recommit_keeps_the_previous_commit(store: Store, db_path: Path) -> None:
+def test_failed_recommit_keeps_the_previous_commit(store: Store, db: str) -> None:
     a = "/logs/a.json"
     commit(store, a, [make_hit("e1", obj=a)], version="v1", rejects=[Reject(a, "record 2", "bad")])
-    before = snapshot(db_path)
+    before = snapshot(db)
 
     def exploding_cells() -> Iterator[WindowDelta]:
         yield delta("k", 0, [1])
@@ -699,7 +759,7 @@ def test_failed_recommit_keeps_the_previous_commit(store: Store, db_path: Path) 
             rejects=[],
             deltas=exploding_cells(),
         )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     assert store.is_committed(a, "v1")
     assert not store.is_committed(a, "v2")
     assert [(q.object, q.position) for q in store.quarantined()] == [(a, "record 2")]
@@ -709,9 +769,9 @@ def test_failed_recommit_keeps_the_previous_commit(store: Store, db_path: Path) 
 # --- several readers at once ----------------------------------------------------------
 
 
-def test_second_store_reads_while_first_is_open(store: Store, db_path: Path) -> None:
+def test_second_store_reads_while_first_is_open(store: Store, db: str) -> None:
     commit(store, "a", [make_hit("e1")])
-    other = Store.open(db_path)
+    other = Store.open(db)
     try:
         assert all_findings(other) == all_findings(store)
         commit(other, "b", [make_hit("e2", at=T0 + timedelta(seconds=1))])
@@ -720,6 +780,7 @@ def test_second_store_reads_while_first_is_open(store: Store, db_path: Path) -> 
         other.close()
 
 
+@pytest.mark.sqlite_only  # WAL; PostgreSQL's readers never block writers
 def test_reader_does_not_block_a_commit(store: Store, db_path: Path) -> None:
     commit(store, "a", [make_hit("e1")])
     other = Store.open(db_path)
@@ -746,31 +807,37 @@ s.close()
 """
 
 
-def test_another_process_reads_while_a_write_is_in_progress(store: Store, db_path: Path) -> None:
+def test_another_process_reads_while_a_write_is_in_progress(
+    store: Store, db: str, backend: str
+) -> None:
     h = make_hit("e1")
     commit(store, "a", [h])
     with store.engine.connect() as writer:
-        writer.exec_driver_sql("BEGIN IMMEDIATE")
+        if backend == "sqlite":
+            writer.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now
         writer.exec_driver_sql("UPDATE findings SET title = 'uncommitted'")
         proc = subprocess.run(
-            [sys.executable, "-c", READER, str(db_path)],
+            [sys.executable, "-c", READER, db],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        writer.exec_driver_sql("ROLLBACK")
+        if backend == "sqlite":
+            writer.exec_driver_sql("ROLLBACK")
+        else:
+            writer.rollback()
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [fid_of(h)]
 
 
-def test_two_scans_at_once_do_not_duplicate_quarantine(tmp_path: Path) -> None:
+def test_two_scans_at_once_do_not_duplicate_quarantine(tmp_path: Path, db: str) -> None:
     from trailguard.scan import Scanner
     from trailguard.sources.local import LocalSource
 
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "empty.json").write_bytes(b"")
-    first, second = Store.open(tmp_path / "race.db"), Store.open(tmp_path / "race.db")
+    first, second = Store.open(db), Store.open(db)
     try:
         # both scans start, and read the checkpoints, before either has committed
         scanners = [Scanner(first, []), Scanner(second, [])]
@@ -791,3 +858,100 @@ def test_record_hits_aggregates_without_a_checkpoint(store: Store) -> None:
     assert again.updated == first.new and not again.new
     assert only(store)["service"]["count"] == 2
     assert store.checkpoint_versions() == {}
+
+
+# --- what must not depend on the database -------------------------------------------------
+
+
+def test_quarantine_is_in_byte_order_of_object_whatever_the_collation(store: Store) -> None:
+    # SQLite compares text byte by byte; a PostgreSQL database usually has a language's
+    # collation (the test server's is ICU en-US), where "a" < "B" < "b"
+    names = ["/logs/b.json", "/logs/B.json", "/logs/a.json", "/logs/_x.json", "/logs/A-1.json"]
+    for name in names:
+        commit(store, name, rejects=[Reject(name, "object", "empty object")])
+    assert [q.object for q in store.quarantined()] == sorted(names)
+
+
+def test_resource_filter_and_id_prefix_ignore_case(seeded: Store) -> None:
+    # SQLite's LIKE ignores ASCII case; the store gives the same answers on every database
+    assert ids(seeded.list_findings(FindingFilter(resource="I-0ABC"))) == [fid_of(MEDIUM)]
+    assert ids(seeded.list_findings(FindingFilter(resource="IAM::1111"))) == [fid_of(LOW)]
+    fid = fid_of(HIGH)
+    assert seeded.find_ids(fid.upper()) == [fid]
+    assert fid in seeded.find_ids(fid[:6].upper())
+
+
+def test_text_with_nul_and_other_control_characters(store: Store) -> None:
+    # log text is attacker-controlled: a NUL in a user name or a position must not
+    # make a commit fail (PostgreSQL's text cannot hold NUL)
+    odd = "bob\x00\x01\u2028é\U0001f600"
+    h = make_hit(
+        f"e\x00{odd}",
+        title=f"title {odd}",
+        resource_key=f"arn:aws:iam::111122223333:user/{odd}",
+        actor_key=f"198.51.100.7\x00{odd}",
+        obj=f"/logs/{odd}.json",
+        position=f"record {odd}",
+    )
+    r = commit(store, h.object, [h], rejects=[Reject(h.object, f"record {odd}", f"bad {odd}")])
+    assert r.new == [fid_of(h)]
+    f = only(store)
+    assert f["title"] == h.title
+    assert f["service"]["evidence"]["latestOccurrence"] == {
+        "object": h.object,
+        "position": h.position,
+    }
+    # the same event again is the same occurrence
+    assert commit(store, h.object, [h], version="v2").updated == [fid_of(h)]
+    assert only(store)["service"]["count"] == 1
+    assert [(q.object, q.position, q.reason) for q in store.quarantined()] == []
+    commit(store, h.object, version="v3", rejects=[Reject(h.object, f"record {odd}", odd)])
+    assert [(q.object, q.position, q.reason) for q in store.quarantined()] == [
+        (h.object, f"record {odd}", odd)
+    ]
+    assert store.is_committed(h.object, "v3")
+    assert ids(store.list_findings(FindingFilter(resource="bob\x00"))) == [fid_of(h)]
+
+
+def test_commits_at_once_to_one_finding_count_every_occurrence(store: Store, db: str) -> None:
+    """Two processes' commits that change one finding: the second waits for the first and
+    starts from its tally (no lost update)."""
+    other = Store.open(db)
+    reached, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def held_open() -> Iterator[WindowDelta]:
+        # the first commit has written its hits and waits here, inside its transaction
+        reached.set()
+        assert release.wait(30)
+        yield delta("k", 0, [1])
+
+    def run(target: Callable[[], object]) -> threading.Thread:
+        def body() -> None:
+            try:
+                target()
+            except BaseException as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=body)
+        t.start()
+        return t
+
+    try:
+        first = run(lambda: commit(store, "a", [make_hit("e1", obj="a")], deltas=held_open()))
+        assert reached.wait(30)
+        second = run(
+            lambda: commit(other, "b", [make_hit("e2", at=T0 + timedelta(minutes=1), obj="b")])
+        )
+        second.join(1.0)
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert not first.is_alive() and not second.is_alive()
+        assert errors == []
+        f = only(store)
+        assert f["service"]["count"] == 2
+        assert f["service"]["eventLastSeen"] == iso(to_ms(T0 + timedelta(minutes=1)))
+    finally:
+        release.set()
+        other.close()

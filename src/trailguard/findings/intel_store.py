@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from trailguard.detect.hit import Hit
 from trailguard.enrich.lists import IntelList
 from trailguard.errors import StoreError
-from trailguard.findings.store import Store, intel_changes, intel_lists
+from trailguard.findings.store import Store, intel_changes, intel_lists, take_writer_lock
 
 _META_COLUMNS = [intel_lists.c[f.name] for f in fields(IntelList)]
 
@@ -75,6 +75,7 @@ class IntelStore:
         row["data"] = gzip.compress(data, compresslevel=6, mtime=0)
         try:
             with self.store.engine.begin() as conn:
+                take_writer_lock(conn)  # its finding is aggregated like any other
                 conn.execute(intel_lists.delete().where(intel_lists.c.name == meta.name))
                 conn.execute(intel_lists.insert(), [row])
                 self._change(conn, meta.name, change, detail, now_ms)
@@ -125,6 +126,7 @@ class IntelStore:
     ) -> bool:
         try:
             with self.store.engine.begin() as conn:
+                take_writer_lock(conn)
                 gone = conn.execute(intel_lists.delete().where(intel_lists.c.name == name))
                 if not gone.rowcount:
                     return False

@@ -2,7 +2,10 @@
 
 SQLite in WAL mode by default (one file that ``scan``, ``run``, ``serve`` and
 ``findings`` can use from separate processes at once); the same schema through
-SQLAlchemy Core on PostgreSQL later.  The unit of commit is a source object:
+SQLAlchemy Core on PostgreSQL (``postgresql+psycopg://...``), with the same answers:
+text compares and sorts byte by byte there too (``COLLATE "C"``), may hold NUL
+characters (escaped, see :class:`_Text`), and writers take turns (an advisory lock),
+as SQLite's single writer does.  The unit of commit is a source object:
 :meth:`Store.commit_object` writes the occurrences it produced, the findings
 they change, the window state it changed, its rejects and its checkpoint in
 one transaction, so a crash between objects loses nothing and double-counts
@@ -18,6 +21,7 @@ another batch, is the same row.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -33,50 +37,95 @@ from trailguard.errors import StoreError
 from trailguard.findings.model import build_finding, finding_id, iso, severity_floor, to_ms
 from trailguard.formats.base import Reject
 
+# the two characters PostgreSQL's text cannot hold or that stand for them there
+_NUL, _ESC = "\x00", "\ufdd0"  # U+FDD0: a noncharacter, never in interchanged text
+
+
+class _Text(sa.types.TypeDecorator[str]):
+    """Text that behaves on PostgreSQL as on SQLite.
+
+    - compared and sorted by code point (``COLLATE "C"``), as SQLite's BINARY collation
+      and Python do, whatever the database's own collation (usually a language's);
+    - NUL characters, which PostgreSQL's text cannot hold and log text (attacker-controlled)
+      may contain, are stored escaped, reversibly: NUL as U+FDD0 "0", U+FDD0 as U+FDD0 "1".
+      Bound parameters compared with a column are escaped the same way, so equality and
+      LIKE work on the original text.
+
+    On SQLite it is plain ``TEXT``.
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return sa.Text(collation="C")  # as it is: adapted, it would be VARCHAR
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if _NUL not in value and _ESC not in value:
+            return value
+        return value.replace(_ESC, _ESC + "1").replace(_NUL, _ESC + "0")
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is None or _ESC not in value or dialect.name != "postgresql":
+            return value
+        parts = value.split(_ESC)
+        return parts[0] + "".join(_UNESCAPE.get(p[:1], _ESC + p[:1]) + p[1:] for p in parts[1:])
+
+
+_UNESCAPE: Final = {"0": _NUL, "1": _ESC}
+
+
+# an id that grows with every write: INTEGER (SQLite's rowid alias) there, BIGINT elsewhere
+_RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 metadata = sa.MetaData()
 
 findings = sa.Table(
     "findings",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("type", sa.Text, nullable=False, index=True),
-    sa.Column("detection_id", sa.Text, nullable=False),
+    sa.Column("type", _Text, nullable=False, index=True),
+    sa.Column("detection_id", _Text, nullable=False),
     sa.Column("severity", sa.Float, nullable=False, index=True),
-    sa.Column("account_id", sa.Text, nullable=False, index=True),
-    sa.Column("region", sa.Text, nullable=False),
-    sa.Column("resource_type", sa.Text, nullable=False),
-    sa.Column("resource_key", sa.Text, nullable=False),
-    sa.Column("actor_key", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("account_id", _Text, nullable=False, index=True),
+    sa.Column("region", _Text, nullable=False),
+    sa.Column("resource_type", _Text, nullable=False),
+    sa.Column("resource_key", _Text, nullable=False),
+    sa.Column("actor_key", _Text, nullable=False),
+    sa.Column("title", _Text, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("first_seen", sa.BigInteger, nullable=False),
-    sa.Column("first_key", sa.Text, nullable=False),
+    sa.Column("first_key", _Text, nullable=False),
     sa.Column("last_seen", sa.BigInteger, nullable=False, index=True),
-    sa.Column("latest_key", sa.Text, nullable=False),
+    sa.Column("latest_key", _Text, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("archived", sa.Boolean, nullable=False, default=False),
-    sa.Column("doc", sa.Text, nullable=False),
+    sa.Column("doc", _Text, nullable=False),
 )
 
 finding_events = sa.Table(
     "finding_events",
     metadata,
     sa.Column("finding_id", sa.String(32), primary_key=True),
-    sa.Column("event_key", sa.Text, primary_key=True),
+    sa.Column("event_key", _Text, primary_key=True),
     sa.Column("first_seen", sa.BigInteger, nullable=False),
     sa.Column("last_seen", sa.BigInteger, nullable=False),
-    sa.Column("object", sa.Text, nullable=False),
-    sa.Column("position", sa.Text, nullable=False),
-    sa.Column("hit", sa.Text, nullable=False),
+    sa.Column("object", _Text, nullable=False),
+    sa.Column("position", _Text, nullable=False),
+    sa.Column("hit", _Text, nullable=False),
 )
 
 checkpoints = sa.Table(
     "checkpoints",
     metadata,
-    sa.Column("object", sa.Text, primary_key=True),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("object", _Text, primary_key=True),
+    sa.Column("version", _Text, nullable=False),
+    sa.Column("kind", _Text, nullable=False),
     sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("rejected", sa.BigInteger, nullable=False),
     sa.Column("failed", sa.Boolean, nullable=False),
@@ -86,19 +135,19 @@ checkpoints = sa.Table(
 quarantine = sa.Table(
     "quarantine",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("object", sa.Text, nullable=False, index=True),
-    sa.Column("version", sa.Text, nullable=False),
-    sa.Column("position", sa.Text, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("object", _Text, nullable=False, index=True),
+    sa.Column("version", _Text, nullable=False),
+    sa.Column("position", _Text, nullable=False),
+    sa.Column("reason", _Text, nullable=False),
     sa.Column("recorded_at", sa.BigInteger, nullable=False),
 )
 
 window_deltas = sa.Table(
     "window_deltas",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("detection_id", sa.Text, nullable=False, index=True),
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("detection_id", _Text, nullable=False, index=True),
     sa.Column("snapshot", sa.Boolean, nullable=False),
     sa.Column("window_values", sa.LargeBinary, nullable=False),
     sa.Column("cells", sa.LargeBinary, nullable=False),
@@ -108,23 +157,23 @@ window_deltas = sa.Table(
 intel_lists = sa.Table(
     "intel_lists",
     metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("category", sa.Text, nullable=False),
-    sa.Column("format", sa.Text, nullable=False),
-    sa.Column("location", sa.Text, nullable=False),
-    sa.Column("csv_column", sa.Text),
+    sa.Column("name", _Text, primary_key=True),
+    sa.Column("kind", _Text, nullable=False),
+    sa.Column("category", _Text, nullable=False),
+    sa.Column("format", _Text, nullable=False),
+    sa.Column("location", _Text, nullable=False),
+    sa.Column("csv_column", _Text),
     sa.Column("feed", sa.Boolean, nullable=False, default=False),
     sa.Column("refresh_seconds", sa.Integer),
     sa.Column("entries", sa.BigInteger, nullable=False),
     sa.Column("bad_lines", sa.BigInteger, nullable=False),
-    sa.Column("sha256", sa.Text, nullable=False),
-    sa.Column("etag", sa.Text),
-    sa.Column("last_modified", sa.Text),
+    sa.Column("sha256", _Text, nullable=False),
+    sa.Column("etag", _Text),
+    sa.Column("last_modified", _Text),
     sa.Column("added_at", sa.BigInteger, nullable=False),
     sa.Column("refreshed_at", sa.BigInteger, nullable=False),
     sa.Column("checked_at", sa.BigInteger, nullable=False),
-    sa.Column("last_error", sa.Text),
+    sa.Column("last_error", _Text),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
@@ -132,11 +181,11 @@ intel_lists = sa.Table(
 intel_changes = sa.Table(
     "intel_changes",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.Text, nullable=False, index=True),
-    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("id", _RowId, primary_key=True, autoincrement=True),
+    sa.Column("name", _Text, nullable=False, index=True),
+    sa.Column("change", _Text, nullable=False),
     sa.Column("at", sa.BigInteger, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("detail", _Text, nullable=False),
 )
 
 
@@ -181,6 +230,35 @@ class QuarantineEntry:
     recorded_at: int
 
 
+# any number: the key of the PostgreSQL advisory lock that a writing transaction holds
+_WRITER_LOCK: Final = 0x7467_7264  # "tgrd"
+
+
+def take_writer_lock(conn: Connection) -> None:
+    """Make this transaction the only one writing findings until it ends; call it first.
+
+    A commit reads a finding's tally and writes it back: two at once must not both start
+    from the same tally.  On PostgreSQL the transaction takes an advisory lock (released at
+    commit or rollback).  SQLite has one writer at a time, but Python's sqlite3 begins the
+    transaction only at the first write, after the reads it was computed from: so it
+    begins here, taking the write lock (waiting up to the busy timeout for it).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_WRITER_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _hide(exc: BaseException, url_or_path: str | Path) -> str:
+    """The error's text without the password of the store's URL, if it had one."""
+    text = str(exc)
+    try:
+        password = sa.make_url(str(url_or_path)).password if "://" in str(url_or_path) else None
+    except (sa.exc.ArgumentError, ValueError):
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -207,19 +285,46 @@ class Store:
 
     @classmethod
     def open(cls, url_or_path: str | Path) -> Store:
-        text = str(url_or_path)
+        """Open (creating its tables if need be) a SQLite file, or a database by URL.
+
+        ``postgresql://`` URLs use the psycopg driver.  Errors never show the URL's password.
+        """
+        text = shown = str(url_or_path)
+        engine: Engine | None = None
         try:
             if "://" not in text:
                 path = Path(text).expanduser()
                 path.parent.mkdir(parents=True, exist_ok=True)
-                text = f"sqlite:///{path}"
-            engine = sa.create_engine(text)
+                text = shown = f"sqlite:///{path}"
+            url = sa.make_url(text)
+            shown = url.render_as_string(hide_password=True)
+            if url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")  # the driver the docs name
+            if url.get_backend_name() == "postgresql":
+                # a server restart must not break a long-running process's pooled connections
+                engine = sa.create_engine(url, pool_pre_ping=True)
+            else:
+                engine = sa.create_engine(url)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
-            metadata.create_all(engine)
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot open store {text}: {exc}") from exc
-        return cls(engine)
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    take_writer_lock(conn)  # two processes creating the tables at once
+                metadata.create_all(conn)
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot open store {shown}: its database driver is not installed ({exc}); "
+                "for PostgreSQL: pip install 'psycopg[binary]'"
+            ) from exc
+        except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
+            if engine is not None:
+                engine.dispose()
+            raise StoreError(f"cannot open store {shown}: {_hide(exc, url_or_path)}") from exc
+        store = cls(engine)
+        # a store dropped without close() still closes its connections (a server's are
+        # scarce), when it is collected rather than whenever its pool happens to be
+        weakref.finalize(store, engine.dispose)
+        return store
 
     def close(self) -> None:
         self.engine.dispose()
@@ -287,6 +392,7 @@ class Store:
         """Write one object's results and checkpoint atomically."""
         try:
             with self.engine.begin() as conn:
+                take_writer_lock(conn)
                 result = self._write_hits(conn, list(hits), now_ms)
                 delta_ids = self._write_deltas(conn, deltas)
                 conn.execute(quarantine.delete().where(quarantine.c.object == name))
@@ -330,6 +436,7 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
+                take_writer_lock(conn)
                 return self._write_hits(conn, list(hits), now_ms)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot record findings: {exc}") from exc
@@ -576,7 +683,8 @@ class Store:
         if f.region:
             cond.append(c.region == f.region)
         if f.resource:
-            cond.append(c.resource_key.contains(f.resource, autoescape=True))
+            # ignoring ASCII case, as SQLite's LIKE does, on every database
+            cond.append(c.resource_key.icontains(f.resource, autoescape=True))
         if f.since_ms is not None:
             cond.append(c.last_seen >= f.since_ms)
         if f.archived is not None:
@@ -606,7 +714,7 @@ class Store:
                 r.id
                 for r in conn.execute(
                     sa.select(findings.c.id)
-                    .where(findings.c.id.startswith(prefix, autoescape=True))
+                    .where(findings.c.id.istartswith(prefix, autoescape=True))
                     .limit(10)
                 )
             ]
@@ -614,6 +722,7 @@ class Store:
     def set_archived(self, ids: Sequence[str], archived: bool, now_ms: int) -> int:
         n = 0
         with self.engine.begin() as conn:
+            take_writer_lock(conn)  # read, change and write back each finding's document
             for fid in ids:
                 doc = conn.execute(sa.select(findings.c.doc).where(findings.c.id == fid)).scalar()
                 if doc is None:
