@@ -294,6 +294,7 @@ def scan(
     from trailguard.formats.vpcflow import parse_flow_format
     from trailguard.scan import Scanner
 
+    store: Store | None = None
     try:
         cfg = settings.load_config()
         fmt_text = settings.get("flow_format", flow_format, cfg)
@@ -329,6 +330,9 @@ def scan(
         raise _fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR) from exc
     except TrailguardError as exc:
         raise _fail(str(exc)) from exc
+    finally:
+        if store is not None:
+            store.close()
     if output_format == "json":
         out.print_json(json.dumps(summary.as_dict()))
     else:
@@ -427,9 +431,12 @@ def _select(
 ) -> list[dict[str, Any]]:
     """The findings the shared filter options select, most severe first."""
     store = _open_store(db)
-    return store.list_findings(
-        _filter(severity, types, account, region, resource, since, archived, limit)
-    )
+    try:
+        return store.list_findings(
+            _filter(severity, types, account, region, resource, since, archived, limit)
+        )
+    finally:
+        store.close()
 
 
 def _filter(
@@ -510,13 +517,16 @@ def findings_show(
 ) -> None:
     """Show one finding as GuardDuty JSON."""
     store = _open_store(db)
-    ids = store.find_ids(finding)
-    if len(ids) != 1:
-        raise _fail(
-            f"no finding {finding!r}" if not ids else f"{finding!r} is ambiguous",
-            EXIT_USAGE,
-        )
-    doc = store.get_finding(ids[0])
+    try:
+        ids = store.find_ids(finding)
+        if len(ids) != 1:
+            raise _fail(
+                f"no finding {finding!r}" if not ids else f"{finding!r} is ambiguous",
+                EXIT_USAGE,
+            )
+        doc = store.get_finding(ids[0])
+    finally:
+        store.close()
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
@@ -552,13 +562,16 @@ def findings_export(
 
 def _archive(ids: list[str], db: str | None, archived: bool) -> None:
     store = _open_store(db)
-    full: list[str] = []
-    for prefix in ids:
-        found = store.find_ids(prefix)
-        if len(found) != 1:
-            raise _fail(f"no unique finding {prefix!r}", EXIT_USAGE)
-        full.extend(found)
-    n = store.set_archived(full, archived, to_ms(datetime.now(UTC)))
+    try:
+        full: list[str] = []
+        for prefix in ids:
+            found = store.find_ids(prefix)
+            if len(found) != 1:
+                raise _fail(f"no unique finding {prefix!r}", EXIT_USAGE)
+            full.extend(found)
+        n = store.set_archived(full, archived, to_ms(datetime.now(UTC)))
+    finally:
+        store.close()
     out.print(f"{'archived' if archived else 'unarchived'} {n} findings")
 
 
@@ -630,8 +643,11 @@ def quarantine_list(db: DbOpt = None, limit: LimitOpt = None) -> None:
     t = Table(title="Quarantine", title_justify="left")
     for col in ("object", "position", "reason"):
         t.add_column(col, overflow="fold")
-    for q in store.quarantined(limit or 1000):
-        t.add_row(q.object, q.position, q.reason)
+    try:
+        for q in store.quarantined(limit or 1000):
+            t.add_row(Text(q.object), Text(q.position), Text(q.reason))
+    finally:
+        store.close()
     out.print(t)
 
 
