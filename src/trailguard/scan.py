@@ -112,12 +112,10 @@ class _Prefetch:
     stops the producer at its next item.
     """
 
-    def __init__(self, items: Iterator[_Item], depth: int) -> None:
+    def __init__(self, items: Iterator[_Item], depth: int, name: str = "trailguard-read") -> None:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(items,), name="trailguard-read", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
         self._thread.start()
 
     def _put(self, item: tuple[str, Any]) -> bool:
@@ -198,7 +196,12 @@ class Scanner:
         """Read every object of ``sources``; commit each with its findings."""
         summary = ScanSummary()
         started = time.perf_counter()
-        reader = _Prefetch(self._enrich(self._produce(sources)), depth=PREFETCH_BATCHES)
+        # reading and enriching on threads of their own: three stages that release the GIL
+        # for most of their work, which the OS spreads over the cores as their costs vary
+        read = _Prefetch(self._produce(sources), depth=PREFETCH_BATCHES)
+        reader = _Prefetch(
+            self._enrich(iter(read)), depth=PREFETCH_BATCHES, name="trailguard-enrich"
+        )
         try:
             hits: list[Hit] = []
             for item in reader:
@@ -226,6 +229,7 @@ class Scanner:
             self._prune()
         finally:
             reader.close()
+            read.close()
             self.engine.close()
         summary.detection_errors = {k: v[:20] for k, v in self.engine.errors.items()}
         summary.seconds = time.perf_counter() - started
