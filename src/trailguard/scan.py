@@ -153,6 +153,10 @@ class _Prefetch:
 
 #: saved window deltas beyond which a scan compacts them into one snapshot at its end
 COMPACT_AFTER_DELTAS: Final = 64
+#: rows (and batches) of an object enriched at once: more share more addresses, fewer
+#: keep less in flight
+ENRICH_ROWS: Final = 262_144
+ENRICH_BATCHES: Final = 16
 #: kinds of object read by worker processes when there are any
 POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
 
@@ -276,18 +280,41 @@ class Scanner:
                 pool.close()
 
     def _enrich(self, items: Iterator[_Item]) -> Iterator[_Item]:
-        """Batches with their enrichment columns (on the prefetch thread too: Arrow and
-        numpy release the GIL, so this overlaps with the detections)."""
+        """Batches with their enrichment columns (on a thread of its own: Arrow and numpy
+        release the GIL, so this overlaps with reading and the detections).
+
+        Consecutive batches of an object are enriched together, up to
+        :data:`ENRICH_ROWS` rows: their addresses are looked up once."""
+        group: list[tuple[SourceObject, ObjectReading, pa.RecordBatch]] = []
+        rows = 0
         for item in items:
-            if isinstance(item, str):
-                yield item
-                continue
-            obj, reading, batch = item
-            if reading is None or not isinstance(batch, pa.RecordBatch):
-                yield item
-                continue
-            assert reading.log_type is not None
-            yield obj, reading, self.enricher.enrich(reading.log_type, batch)
+            if not isinstance(item, str):
+                obj, reading, batch = item
+                if reading is not None and isinstance(batch, pa.RecordBatch):
+                    if group and group[0][1] is not reading:
+                        yield from self._enriched(group)
+                        group, rows = [], 0
+                    group.append((obj, reading, batch))
+                    rows += batch.num_rows
+                    if rows >= ENRICH_ROWS or len(group) >= ENRICH_BATCHES:
+                        yield from self._enriched(group)
+                        group, rows = [], 0
+                    continue
+            if group:
+                yield from self._enriched(group)
+                group, rows = [], 0
+            yield item
+        if group:
+            yield from self._enriched(group)
+
+    def _enriched(
+        self, group: list[tuple[SourceObject, ObjectReading, pa.RecordBatch]]
+    ) -> Iterator[_Item]:
+        obj, reading, _ = group[0]
+        assert reading.log_type is not None
+        results = self.enricher.enrich_batches(reading.log_type, [b for _, _, b in group])
+        for result in results:
+            yield obj, reading, result
 
     def _to_pool(self, obj: SourceObject) -> bool:
         """JSON logs decode under the GIL, so they go to reader processes; flow logs

@@ -213,3 +213,22 @@ def test_enriched_batches_run_through_the_engine_and_rules_can_use_the_columns(
     assert remote["ipAddressV4"] == "8.8.4.4"
     assert remote["organization"]["asnOrg"] == "GOOGLE"
     assert remote["country"]["countryCode"] == "US"
+
+
+def test_batches_enriched_together_as_each_alone(enricher: Enricher) -> None:
+    pairs = [
+        ("10.0.0.1", "198.51.100.7"),
+        ("198.51.100.200", "10.0.0.1"),  # trusted: dropped
+        ("10.0.0.1", "8.8.8.8"),
+        ("185.220.101.1", "10.0.0.2"),
+        ("10.0.0.1", "52.95.110.1"),
+        (None, "-"),
+        ("10.0.0.1", "2600:1f18::1"),
+    ]
+    batches = [flows(*pairs[:3]), flows(*pairs[3:4]), flows(*pairs[4:])]
+    together = enricher.enrich_batches("vpcflow", batches)
+    alone = [enricher.enrich("vpcflow", b) for b in batches]
+    assert [r.trusted_rows for r in together] == [r.trusted_rows for r in alone] == [1, 0, 0]
+    for t, a in zip(together, alone, strict=True):
+        assert t.batch.schema.names == a.batch.schema.names
+        assert t.batch.to_pydict() == a.batch.to_pydict()
