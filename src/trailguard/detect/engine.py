@@ -247,13 +247,21 @@ class Engine:
         return deltas, hits
 
     def _fired(self, t: WindowTables) -> list[Hit]:
+        """Hits of the windows this object touched whose distinct values reach the threshold.
+
+        Most touched windows hold a value or two: rows are counted first (a window with
+        fewer rows than the threshold cannot have as many distinct values), so the
+        distinct count and the sample are computed for the few that can fire."""
         d = t.detection
+        threshold = int(d.threshold)
         rows = self.con.sql(
-            f"WITH n AS (SELECT key, w, count(DISTINCT v) AS n, "
-            f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
+            f"WITH f AS (SELECT key, w FROM {t.values} "
             f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.cells} WHERE seq = {int(self.seq)}) o "
-            f"USING (key, w) "
-            f"GROUP BY key, w HAVING count(DISTINCT v) >= {int(d.threshold)}) "
+            f"USING (key, w) GROUP BY key, w HAVING count(*) >= {threshold}), "
+            f"n AS (SELECT key, w, count(DISTINCT v) AS n, "
+            f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
+            f"SEMI JOIN f USING (key, w) "
+            f"GROUP BY key, w HAVING count(DISTINCT v) >= {threshold}) "
             f"SELECT c.*, n.n, n.sample FROM "
             f"({t.merged_cells(f'{t.cells} SEMI JOIN n USING (key, w)')}) c "
             f"JOIN n USING (key, w) ORDER BY c.key, c.w"
