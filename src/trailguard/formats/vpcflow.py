@@ -56,6 +56,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -584,13 +585,12 @@ def _cast(values: Any, typ: pa.DataType) -> Any:
 
 
 class _Cache:
-    """Reusable all-null columns and a 0..n range, sliced per block (one per object)."""
+    """Reusable all-null columns, sliced per block (one per object)."""
 
-    __slots__ = ("nulls", "range")
+    __slots__ = ("nulls",)
 
     def __init__(self) -> None:
         self.nulls: dict[pa.DataType, pa.Array] = {}
-        self.range: pa.Array = pa.array([], pa.int64())
 
     def null(self, typ: pa.DataType, n: int) -> pa.Array:
         have = self.nulls.get(typ)
@@ -600,10 +600,8 @@ class _Cache:
         return have.slice(0, n)
 
     def arange(self, start: int, n: int) -> pa.Array:
-        """``start .. start+n-1`` as int64, without a Python loop per row."""
-        if len(self.range) < n:
-            self.range = pa.array(range(max(n, 2 * len(self.range))), pa.int64())
-        return pc.add(self.range.slice(0, n), pa.scalar(start, pa.int64()))
+        """``start .. start+n-1`` as int64 (numpy's, which Arrow takes without a copy)."""
+        return pa.array(np.arange(start, start + n, dtype=np.int64))
 
 
 def _flush(rejects: list[tuple[int, str]], ctx: ReadContext) -> None:
