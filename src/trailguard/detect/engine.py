@@ -32,8 +32,8 @@ _FLAG = "__trailguard_match_"
 ENGINE_MEMORY = "512MB"
 #: rows per saved slice of a snapshot of window state
 SNAPSHOT_ROWS = 262_144
-#: staged rows of a windowed detection folded into its state at once
-FOLD_ROWS = 1_000_000
+#: staged rows of a windowed detection folded into its state at once (at the latest)
+FOLD_ROWS = 262_144
 
 
 def _q(name: str) -> str:
@@ -72,6 +72,8 @@ class Engine:
             for ddl in t.create():
                 self.con.execute(ddl)
         self.touched: set[str] = set()
+        #: per windowed detection, the rows staged since its last fold
+        self.staged: dict[str, list[pa.Table]] = defaultdict(list)
         self.staged_rows: dict[str, int] = defaultdict(int)
         self.current_object = 0
         self.seq = 0
@@ -199,18 +201,28 @@ class Engine:
 
     def _window(self, d: WindowDetection, obj: str) -> None:
         t = self.tables[d.meta.id]
-        added = self.con.execute(t.stage(VIEW)).fetchall()[0][0]
+        rows = self.con.sql(t.stage(VIEW)).to_arrow_table()
         self.current_object = self._object_id(obj)
         self.touched.add(d.meta.id)
-        self.staged_rows[d.meta.id] += int(added)
+        if rows.num_rows:
+            self.staged[d.meta.id].append(rows)
+            self.staged_rows[d.meta.id] += rows.num_rows
         # fold in large steps (each statement has a fixed cost), but bounded in memory
         if self.staged_rows[d.meta.id] >= FOLD_ROWS:
             self._fold(t)
 
     def _fold(self, t: WindowTables) -> None:
-        for sql in t.fold(self.current_object, self.seq):
-            self.con.execute(sql)
-        self.staged_rows[t.detection.meta.id] = 0
+        det_id = t.detection.meta.id
+        staged = self.staged.pop(det_id, [])
+        self.staged_rows[det_id] = 0
+        if not staged:
+            return
+        self.con.register(t.staged, pa.concat_tables(staged))
+        try:
+            for sql in t.fold(self.current_object, self.seq):
+                self.con.execute(sql)
+        finally:
+            self.con.unregister(t.staged)
 
     def take_window_changes(self) -> tuple[list[WindowDelta], list[Hit]]:
         """What the windows changed since the last call, and the hits of changed windows
@@ -240,7 +252,7 @@ class Engine:
             except Exception as exc:  # a failing detection never stops the run
                 self._error(t.detection, "window state", exc)
             finally:
-                self.con.execute(f"DELETE FROM {t.staged}")
+                self.staged.pop(det_id, None)
                 self.staged_rows[det_id] = 0
         self.touched.clear()
         self.seq += 1

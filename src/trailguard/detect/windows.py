@@ -93,6 +93,7 @@ class WindowTables:
 
     @property
     def staged(self) -> str:
+        """The name the staged rows (Arrow, see :meth:`stage`) are folded from."""
         return f"tg_window_batch_{self.n}"
 
     @property
@@ -119,15 +120,14 @@ class WindowTables:
             "(key VARCHAR, w BIGINT, first_ms BIGINT, last_ms BIGINT, rank BIGINT, "
             f"obj BIGINT, pos BIGINT{carry}, seq BIGINT)"
         )
-        staged = f"(key VARCHAR, w BIGINT, v {vtype}, rank BIGINT, pos BIGINT{carry})"
         return [
-            f"CREATE TABLE {self.staged} {staged}",
             f"CREATE TABLE {self.values} {values}",
             f"CREATE TABLE {self.cells} {cells}",
         ]
 
     def stage(self, view: str) -> str:
-        """Append the batch's matching rows, with key, window, value and rank.
+        """The batch's matching rows, with key, window, value and rank.  The engine keeps
+        them as Arrow until it folds them: cheaper than appending them to a table.
 
         ``rank`` orders rows by event time, then by value, in one BIGINT (cheap to
         aggregate): milliseconds times 2**20 plus the value when it is an integer
@@ -144,16 +144,16 @@ class WindowTables:
         else:
             tie = f"hash({v}) % 1048576"
         return (
-            f"INSERT INTO {self.staged} SELECT {key} AS key, "
+            f"SELECT {key} AS key, "
             f"(epoch_ms({ts}) // {width}) * {width} AS w, {v} AS v, "
-            f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, {quote(POS)}"
-            f"{self._carry('{q}')} "
+            f"epoch_ms({ts}) * 1048576 + CAST({tie} AS BIGINT) AS rank, {quote(POS)} AS pos"
+            f"{self._carry('{q} AS {c}')} "
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
         )
 
     def fold(self, obj: int, seq: int) -> list[str]:
-        """Fold the staged rows into the state (``obj``: the object's number, ``seq``: its
-        sequence number in this scan, which marks its delta), and empty the stage.
+        """Fold the staged rows (registered as :attr:`staged`) into the state (``obj``: the
+        object's number, ``seq``: its sequence number in this scan, which marks its delta).
         Carried attributes are per key in practice (an interface's account, VPC,
         instance); ``min`` keeps them deterministic when they are not."""
         return [
@@ -161,7 +161,6 @@ class WindowTables:
             f"INSERT INTO {self.cells} SELECT key, w, min(rank) >> 20, max(rank) >> 20, min(rank), "
             f"{int(obj)}, arg_min(pos, rank){self._carry('min({c})')}, {int(seq)} "
             f"FROM {self.staged} GROUP BY key, w",
-            f"DELETE FROM {self.staged}",
         ]
 
     def merged_cells(self, source: str) -> str:
