@@ -88,3 +88,51 @@ def test_unknown_data_layout_falls_back_to_the_packages_api(
 def test_a_missing_mmdb_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="geoip_city_mmdb"):
         GeoLookup(city_mmdb=str(tmp_path / "missing.mmdb"))
+
+
+def _write_mmdb(path: Path, db_type: str, networks: dict[str, dict[str, object]]) -> None:
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type=db_type, ipv4_compatible=True)
+    for cidr, record in networks.items():
+        writer.insert_network(IPSet([cidr]), record)
+    writer.to_db_file(str(path))
+
+
+def test_user_mmdb_files_add_city_and_as_number(tmp_path: Path) -> None:
+    """GeoLite2-shaped City and ASN databases, written by the test."""
+    city, asn = tmp_path / "city.mmdb", tmp_path / "asn.mmdb"
+    _write_mmdb(
+        city,
+        "GeoLite2-City",
+        {
+            "81.2.69.0/24": {
+                "country": {"iso_code": "GB", "names": {"en": "United Kingdom"}},
+                "city": {"names": {"en": "London"}},
+                "location": {"latitude": 51.5, "longitude": -0.12},
+            }
+        },
+    )
+    _write_mmdb(
+        asn,
+        "GeoLite2-ASN",
+        {
+            "81.2.69.0/24": {
+                "autonomous_system_number": 20712,
+                "autonomous_system_organization": "Andrews & Arnold Ltd",
+            },
+            "8.8.8.0/24": {
+                "autonomous_system_number": 15169,
+                "autonomous_system_organization": "GOOGLE",
+            },
+        },
+    )
+    out = columns(GeoLookup(str(city), str(asn)), ["81.2.69.160", "8.8.8.8", "10.0.0.1"])
+    assert out["country"] == ["GB", "US", None]  # the bundled data fills what the .mmdb lacks
+    assert out["asn"] == [20712, 15169, None]
+    assert out["org"] == ["Andrews & Arnold Ltd", "GOOGLE", None]
+    lookup = GeoLookup(str(city), str(asn))
+    arr = pa.array(["81.2.69.160"])
+    parsed = parse_addresses(arr)
+    assert lookup.columns(arr, parsed, is_public(parsed)).city.to_pylist() == ["London"]
