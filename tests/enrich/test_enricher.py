@@ -232,3 +232,19 @@ def test_batches_enriched_together_as_each_alone(enricher: Enricher) -> None:
     for t, a in zip(together, alone, strict=True):
         assert t.batch.schema.names == a.batch.schema.names
         assert t.batch.to_pydict() == a.batch.to_pydict()
+
+
+def test_domain_lists_apply_to_host_names_in_cloudtrail_source(enricher: Enricher) -> None:
+    """CloudTrail's sourceIPAddress holds a host name for calls AWS services make."""
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(["evil.example.com", "friendly.example.com", "198.51.100.7", "x"]),
+            pa.array([0, 1, 2, 3]),
+        ],
+        names=["sourceIPAddress", "_pos"],
+    )
+    result = enricher.enrich("cloudtrail", batch)
+    out = result.batch.to_pydict()
+    assert result.trusted_rows == 1  # friendly.example.com is on the trusted list
+    assert out["_pos"] == [0, 2, 3]
+    assert out["sourceIPAddress__threat_custom"] == ["bad-ips", "narrow", None]

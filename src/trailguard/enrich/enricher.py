@@ -49,6 +49,9 @@ ADDRESS_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "dns": ("srcaddr",),
 }
 DOMAIN_COLUMNS: Final[dict[str, tuple[str, ...]]] = {"dns": ("query_name",)}
+#: address columns that may hold a host name instead (CloudTrail's sourceIPAddress names the
+#: AWS service that made a call): domain lists apply to the names
+HOST_COLUMNS: Final[dict[str, tuple[str, ...]]] = {"cloudtrail": ("sourceIPAddress",)}
 #: whose trusted hit drops the row (the remote side in each log type)
 TRUSTED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "cloudtrail": ("sourceIPAddress",),
@@ -213,7 +216,8 @@ class Enricher:
         watch = TRUSTED_COLUMNS.get(log_type, ())
         for name in ADDRESS_COLUMNS.get(log_type, ()):
             if name in names:
-                added, is_trusted = self._addresses(name, data.column(name))
+                hosts = name in HOST_COLUMNS.get(log_type, ())
+                added, is_trusted = self._addresses(name, data.column(name), hosts)
                 columns.update(added)
                 if name in watch and is_trusted is not None:
                     trusted.append(is_trusted)
@@ -243,7 +247,9 @@ class Enricher:
             start += n
         return results
 
-    def _addresses(self, name: str, col: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray | None]:
+    def _addresses(
+        self, name: str, col: pa.Array, hosts: bool = False
+    ) -> tuple[dict[str, pa.Array], np.ndarray | None]:
         """The columns of one address column, and which rows are trusted (None: no lists).
 
         Everything is looked up once per distinct address; the new columns are dictionary
@@ -257,14 +263,14 @@ class Enricher:
                 out[f"{name}__threat_{category}"] = _NULLS(n)
                 out[f"{name}__threat_{category}_name"] = _NULLS(n)
                 continue
-            lists, names = lookup.label(lookup.addresses.lookup(parsed))
+            lists, names = lookup.label(_find(lookup, parsed, distinct, hosts))
             out[f"{name}__threat_{category}"] = _per_row(rows, lists)
             out[f"{name}__threat_{category}_name"] = _per_row(rows, names)
         is_trusted = None
         if self.trusted.empty:
             out[f"{name}__trusted"] = _NULLS(n)
         else:
-            idx = self.trusted.addresses.lookup(parsed)
+            idx = _find(self.trusted, parsed, distinct, hosts)
             out[f"{name}__trusted"] = _per_row(rows, self.trusted.label(idx)[0])
             is_trusted = _rows_where(rows, idx >= 0)
         public = is_public(parsed)
@@ -342,6 +348,15 @@ class Enricher:
                 per_row[parents[hit][::-1]] = idx[hit][::-1]
             out[f"answers__threat_{category}"] = lookup.label(per_row)[0]
         return out
+
+
+def _find(lookup: _Lookup, parsed: ParsedAddresses, distinct: pa.Array, hosts: bool) -> np.ndarray:
+    """The entry of each distinct value: its address, or (``hosts``) its name as a domain."""
+    idx = lookup.addresses.lookup(parsed)
+    if hosts and len(lookup.domains):
+        named = lookup.domains.lookup(distinct)
+        idx = np.where(idx >= 0, idx, named)
+    return idx
 
 
 def _NULLS(n: int) -> pa.Array:
