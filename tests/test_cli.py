@@ -988,3 +988,16 @@ def test_findings_list_shows_markup_in_log_text_as_it_is(runner: CliRunner, db: 
     result = runner.invoke(app, ["findings", "list", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "[/red]x" in result.output
+
+
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    """`trailguard --help` (and every command's start) loads no Arrow, numpy or DuckDB."""
+    code = (
+        "import sys, trailguard.cli; "
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'duckdb', 'sqlalchemy', 'boto3') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -30,15 +30,13 @@ from rich.table import Table
 from rich.text import Text
 
 from trailguard import settings
-from trailguard.detect.detection import Detection, WindowDetection
-from trailguard.detect.registry import builtin_detections, check_unique, load_rules_dir
 from trailguard.errors import ConfigError, RuleError, TrailguardError
 from trailguard.findings.model import severity_floor, severity_label, to_ms
-from trailguard.formats.base import ReadOptions
 from trailguard.outputs import export
 from trailguard.sources.base import open_sources
 
-if TYPE_CHECKING:  # the store and the engine load on first use: a quicker start
+if TYPE_CHECKING:  # detections, formats, the store and the engine load on first use
+    from trailguard.detect.detection import Detection
     from trailguard.enrich.enricher import Enricher
     from trailguard.findings.store import FindingFilter, Store
     from trailguard.scan import ScanSummary
@@ -92,6 +90,8 @@ def _open_store(db: str | None) -> Store:
 
 
 def _load_detections(rules: list[str], builtin: bool = True) -> list[Detection]:
+    from trailguard.detect.registry import builtin_detections, check_unique, load_rules_dir
+
     detections: list[Detection] = builtin_detections() if builtin else []
     problems: list[RuleError] = []
     for folder in rules:
@@ -291,6 +291,7 @@ def scan(
     ] = "text",
 ) -> None:
     """Scan logs once (CloudTrail, VPC flow, Route 53 Resolver) and store findings."""
+    from trailguard.formats.base import ReadOptions
     from trailguard.formats.vpcflow import parse_flow_format
     from trailguard.scan import Scanner
 
@@ -381,6 +382,7 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=30, help="Days of logs to generate.")] = 3,
 ) -> None:
     """Generate a sample account's logs with embedded attacks, scan them, show the findings."""
+    from trailguard.detect.registry import builtin_detections
     from trailguard.findings.store import FindingFilter, Store
     from trailguard.samplegen import generate_sample
     from trailguard.scan import Scanner
@@ -595,6 +597,8 @@ def rules_lint(
     folders: Annotated[list[str], typer.Argument(help="Rule folders or files.")],
 ) -> None:
     """Check rule folders; every problem is listed with its file. Exit 1 if any."""
+    from trailguard.detect.registry import check_unique, load_rules_dir
+
     problems: list[RuleError] = []
     count = 0
     for folder in folders:
@@ -617,6 +621,8 @@ def rules_list(
     ] = None,
 ) -> None:
     """List the detections that a scan would run."""
+    from trailguard.detect.detection import WindowDetection
+
     t = Table(title="Detections", title_justify="left")
     for col in ("id", "finding type", "severity", "log type", "kind", "source"):
         t.add_column(col)
