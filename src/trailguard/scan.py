@@ -170,6 +170,60 @@ def _reason_class(reason: str) -> str:
     return head[:80]
 
 
+#: rows of consecutive objects' batches run through the per-event detections at once
+DETECT_ROWS: Final = 32_768
+
+
+class _Detect:
+    """Runs the detections over the batches of consecutive objects, and commits each
+    object once it has been run.
+
+    Batches are held until :data:`DETECT_ROWS` rows have come (a large object's batch
+    goes at once), so that the per-event detections, whose fixed cost per query
+    outweighs a small object, run over several objects in one query.  The windowed
+    detections and the commits then go object by object, in order, as before: each
+    object's findings, window changes and checkpoint are still one transaction.
+    """
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        #: in arrival order: ``(obj, reading, batch)``, or ``(obj, reading, None)`` at an end
+        self.pending: list[tuple[SourceObject, ObjectReading, pa.RecordBatch | None]] = []
+        self.rows = 0
+        #: hits so far of each object begun and not committed (by the id of its reading,
+        #: which is held here so that the id stays its own)
+        self.hits: dict[int, tuple[ObjectReading, list[Hit]]] = {}
+
+    def add(
+        self, obj: SourceObject, reading: ObjectReading, batch: pa.RecordBatch, summary: ScanSummary
+    ) -> None:
+        if self.pending and self.pending[-1][1].log_type != reading.log_type:
+            self.flush(summary)
+        self.pending.append((obj, reading, batch))
+        self.rows += batch.num_rows
+        if self.rows >= DETECT_ROWS:
+            self.flush(summary)
+
+    def end(self, obj: SourceObject, reading: ObjectReading, summary: ScanSummary) -> None:
+        self.pending.append((obj, reading, None))
+
+    def flush(self, summary: ScanSummary) -> None:
+        pending, self.pending, self.rows = self.pending, [], 0
+        engine = self.scanner.engine
+        batches = [(b, o.name) for o, _, b in pending if b is not None]
+        log_type = next((r.log_type for _, r, b in pending if b is not None), None)
+        found = iter(engine.run_events(log_type, batches) if log_type is not None else [])
+        for obj, reading, batch in pending:
+            hits = self.hits.setdefault(id(reading), (reading, []))[1]
+            if batch is None:
+                del self.hits[id(reading)]
+                self.scanner._commit(obj, reading, hits, summary)
+                continue
+            assert reading.log_type is not None
+            hits.extend(next(found))
+            engine.run_windows(reading.log_type, batch, obj.name)
+
+
 class Scanner:
     """Runs detections over sources into a store; one instance per scan."""
 
@@ -215,7 +269,7 @@ class Scanner:
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, GIL_SWITCH_SECONDS))
         try:
-            hits: list[Hit] = []
+            detect = _Detect(self)
             for item in reader:
                 if isinstance(item, str):
                     summary.source_errors.append(item)
@@ -227,17 +281,16 @@ class Scanner:
                     done = self.committed[obj.name]
                     summary.skipped += 1
                     summary.previously_rejected += done[1]
-                elif batch is _START:
-                    hits = []
                 elif batch is _END:
-                    self._commit(obj, reading, hits, summary)
+                    detect.end(obj, reading, summary)
                 elif isinstance(batch, EnrichResult):
                     assert reading.log_type is not None
                     summary.events[reading.log_type] += batch.rows
                     summary.trusted += batch.trusted_rows
-                    hits.extend(self.engine.run(reading.log_type, batch.batch, obj.name))
+                    detect.add(obj, reading, batch.batch, summary)
                     if self.on_progress:
                         self.on_progress(summary)
+            detect.flush(summary)
             self._prune()
         finally:
             reader.close()
