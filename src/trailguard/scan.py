@@ -199,6 +199,12 @@ class _Detect:
     ) -> None:
         if self.pending and self.pending[-1][1].log_type != reading.log_type:
             self.flush(summary)
+        if not self.pending and batch.num_rows >= DETECT_ROWS:
+            # large enough alone (flow logs' batches): run at once, as it came
+            hits = self.hits.setdefault(id(reading), (reading, []))[1]
+            assert reading.log_type is not None
+            hits.extend(self.scanner.engine.run(reading.log_type, batch, obj.name))
+            return
         self.pending.append((obj, reading, batch))
         self.rows += batch.num_rows
         if self.rows >= DETECT_ROWS:
@@ -206,13 +212,19 @@ class _Detect:
 
     def end(self, obj: SourceObject, reading: ObjectReading, summary: ScanSummary) -> None:
         self.pending.append((obj, reading, None))
+        if len(self.pending) == 1:  # nothing held back: commit now
+            self.flush(summary)
 
     def flush(self, summary: ScanSummary) -> None:
         pending, self.pending, self.rows = self.pending, [], 0
         engine = self.scanner.engine
         batches = [(b, o.name) for o, _, b in pending if b is not None]
         log_type = next((r.log_type for _, r, b in pending if b is not None), None)
-        found = iter(engine.run_events(log_type, batches) if log_type is not None else [])
+        # one batch (a large object's): events and windows over one registration of it
+        single = len(batches) == 1
+        found = iter(
+            engine.run_events(log_type, batches) if log_type is not None and not single else []
+        )
         for obj, reading, batch in pending:
             hits = self.hits.setdefault(id(reading), (reading, []))[1]
             if batch is None:
@@ -220,8 +232,11 @@ class _Detect:
                 self.scanner._commit(obj, reading, hits, summary)
                 continue
             assert reading.log_type is not None
-            hits.extend(next(found))
-            engine.run_windows(reading.log_type, batch, obj.name)
+            if single:
+                hits.extend(engine.run(reading.log_type, batch, obj.name))
+            else:
+                hits.extend(next(found))
+                engine.run_windows(reading.log_type, batch, obj.name)
 
 
 class Scanner:

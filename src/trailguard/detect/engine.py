@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,10 +126,19 @@ class Engine:
         )
 
     def run(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> list[Hit]:
-        """Hits of the per-event detections over ``batch``; window state is updated."""
-        hits = self.run_events(log_type, [(batch, obj)])[0]
-        self.run_windows(log_type, batch, obj)
-        return hits
+        """Hits of the per-event detections over ``batch``; window state is updated.
+
+        One registration of the batch serves both kinds of detection (each costs
+        about a millisecond)."""
+        if batch.num_rows == 0:
+            return []
+        events = [d for d in self.by_type.get(log_type, ()) if isinstance(d, EventDetection)]
+        if not events:
+            self.run_windows(log_type, batch, obj)
+            return []
+        out: list[list[Hit]] = [[]]
+        self._events_of(events, [(batch, obj)], [0], out, then=lambda: self._windows(log_type, obj))
+        return out[0]
 
     def run_events(
         self, log_type: LogType, parts: Sequence[tuple[pa.RecordBatch, str]]
@@ -159,18 +168,24 @@ class Engine:
 
     def run_windows(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> None:
         """Update the state of the windowed detections with ``batch`` (of object ``obj``)."""
-        windows = [d for d in self.by_type.get(log_type, ()) if isinstance(d, WindowDetection)]
-        if not windows or batch.num_rows == 0:
+        if batch.num_rows == 0 or not any(
+            isinstance(d, WindowDetection) for d in self.by_type.get(log_type, ())
+        ):
             return
         self.con.register(VIEW, batch)
         try:
-            for d in windows:
+            self._windows(log_type, obj)
+        finally:
+            self.con.unregister(VIEW)
+
+    def _windows(self, log_type: LogType, obj: str) -> None:
+        """The windowed detections over the rows registered as the view."""
+        for d in self.by_type.get(log_type, ()):
+            if isinstance(d, WindowDetection):
                 try:
                     self._window(d, obj)
                 except Exception as exc:  # a failing detection never stops the run
                     self._error(d, obj, exc)
-        finally:
-            self.con.unregister(VIEW)
 
     def _error(self, d: Detection, obj: str, exc: Exception) -> None:
         self.errors[d.meta.id].append(f"{obj}: {type(exc).__name__}: {exc}")
@@ -181,6 +196,7 @@ class Engine:
         parts: Sequence[tuple[pa.RecordBatch, str]],
         run: list[int],
         out: list[list[Hit]],
+        then: Callable[[], None] | None = None,
     ) -> None:
         """All per-event conditions in one scan of the parts ``run``; one flag column each.
 
@@ -188,6 +204,7 @@ class Engine:
         columns the conditions name); the rows themselves are taken from the batches.
         If the combined query fails, each part is queried alone, each detection on its
         own, so that only the broken one is recorded as failing (against its object).
+        ``then`` is called while the rows (of one part) are still registered as the view.
         """
         starts: list[int] = []
         numbered: list[pa.RecordBatch] = []
@@ -210,24 +227,24 @@ class Engine:
         sql = f"SELECT {_q(_ROW)}, {flags} FROM {VIEW} WHERE {any_flag}"
         self.con.register(VIEW, pa.Table.from_batches(numbered))
         try:
-            # few rows come back: plain tuples are cheaper than an Arrow result
-            matched = self.con.execute(sql).fetchall()
-        except Exception:
-            matched = None
-        finally:
-            self.con.unregister(VIEW)
-        if matched is None:
-            for i in run:
-                batch, obj = parts[i]
-                self.con.register(VIEW, batch)
-                try:
+            try:
+                # few rows come back: plain tuples are cheaper than an Arrow result
+                matched = self.con.execute(sql).fetchall()
+            except Exception:
+                matched = None
+                for i in run:
+                    batch, obj = parts[i]
+                    self.con.register(VIEW, batch)
                     for d in detections:
                         try:
                             out[i].extend(self._event(d, obj))
                         except Exception as exc:  # a failing detection never stops the run
                             self._error(d, obj, exc)
-                finally:
-                    self.con.unregister(VIEW)
+            if then is not None:
+                then()
+        finally:
+            self.con.unregister(VIEW)
+        if matched is None:
             return
         matched.sort()  # in row order, as the rows are in their batches
         k = 0
