@@ -752,3 +752,33 @@ def test_fetch_of_the_manager_gets_validators(
     assert calls[-1] == {"etag": '"a"', "last_modified": "Sun, 04 Oct 2026 10:00:00 GMT"}
     meta = intel.get("l1")
     assert meta is not None and meta.last_modified == "Mon, 05 Oct 2026 10:00:00 GMT"
+
+
+def test_change_findings_do_not_carry_credentials_of_the_location() -> None:
+    from trailguard.enrich.intel import _detail, change_hit
+    from trailguard.enrich.lists import IntelList
+
+    meta = IntelList(
+        name="feed",
+        kind="threat",
+        category="custom",
+        format="TXT",
+        location="https://user:hunter2@feeds.example/list.txt?apikey=s3cret",
+        csv_column=None,
+        feed=True,
+        refresh_seconds=3600,
+        entries=1,
+        bad_lines=0,
+        sha256="0" * 64,
+        etag=None,
+        last_modified=None,
+        added_at=0,
+        refreshed_at=0,
+        checked_at=0,
+        last_error=None,
+    )
+    detail = _detail(None, meta, "feed")
+    hit = change_hit(meta, "added", detail, 1_000)
+    text = json.dumps([hit.description, hit.resource, hit.action])
+    assert "feeds.example" in text
+    assert "hunter2" not in text and "s3cret" not in text

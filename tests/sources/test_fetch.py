@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from trailguard.errors import SourceError
-from trailguard.sources.fetch import USER_AGENT, fetch
+from trailguard.sources.fetch import USER_AGENT, fetch, redact
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -389,3 +389,28 @@ def test_s3_missing(moto_server: str, bucket: str, url: str, text: str) -> None:
 def test_s3_unreachable_endpoint(bucket: str) -> None:
     with pytest.raises(SourceError, match=re.escape("s3://intel-lists/threat/list.txt")):
         fetch("s3://intel-lists/threat/list.txt", endpoint_url=f"http://127.0.0.1:{_free_port()}")
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("./lists/bad.txt", "./lists/bad.txt"),
+        ("s3://bucket/key.txt", "s3://bucket/key.txt"),
+        ("https://feeds.example/list.txt", "https://feeds.example/list.txt"),
+        ("https://u:hunter2@feeds.example/l.txt", "https://u:***@feeds.example/l.txt"),
+        ("https://tok3n@feeds.example/l.txt", "https://***@feeds.example/l.txt"),
+        (
+            "https://feeds.example/l.csv?apikey=s3cret&format=csv&x",
+            "https://feeds.example/l.csv?apikey=***&format=***&x",
+        ),
+    ],
+)
+def test_redact_hides_credentials_in_locations(location: str, shown: str) -> None:
+    assert redact(location) == shown
+
+
+def test_fetch_errors_do_not_show_credentials(server: FeedServer) -> None:
+    url = server.url("/missing?apikey=s3cret").replace("http://", "http://user:hunter2@")
+    with pytest.raises(SourceError) as err:
+        fetch(url)
+    assert "hunter2" not in str(err.value) and "s3cret" not in str(err.value)

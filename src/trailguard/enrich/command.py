@@ -200,7 +200,10 @@ def intel_list(db: DbOpt = None, output: FormatOpt = "table") -> None:
 def _meta_json(m: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
+    from trailguard.sources.fetch import redact
+
     doc = asdict(m)
+    doc["location"] = redact(doc["location"])
     for key in ("added_at", "refreshed_at", "checked_at"):
         doc[key] = _ms_iso(doc[key])
     return doc

@@ -24,7 +24,7 @@ from trailguard.enrich.geo import GeoLookup
 from trailguard.enrich.listformats import parse_list, sniff_format
 from trailguard.enrich.lists import IntelList, ListSpec
 from trailguard.errors import ConfigError, IntelError, SourceError
-from trailguard.sources.fetch import Fetched
+from trailguard.sources.fetch import Fetched, redact
 
 if TYPE_CHECKING:
     from trailguard.findings.intel_store import IntelStore
@@ -47,17 +47,18 @@ class UpdateResult:
 
 def parse(spec: ListSpec, data: bytes) -> tuple[ListEntries, str]:
     """Parse ``data`` as ``spec`` says (sniffing the format for ``auto``)."""
+    where = redact(spec.location)
     fmt = spec.format
     if fmt == "AUTO" and b'"syncToken"' in data[:200] and b'"prefixes"' in data:
         fmt = AWS_FORMAT
     if fmt == "AUTO":
         sniffed = sniff_format(data, spec.location)
         if sniffed is None:
-            raise IntelError(f"{spec.location}: cannot tell the list's format; pass --format")
+            raise IntelError(f"{where}: cannot tell the list's format; pass --format")
         fmt = sniffed
     if fmt == AWS_FORMAT:
-        return parse_aws_ranges(data, source=spec.location), fmt
-    return parse_list(data, fmt, source=spec.location, csv_column=spec.csv_column), fmt
+        return parse_aws_ranges(data, source=where), fmt
+    return parse_list(data, fmt, source=where, csv_column=spec.csv_column), fmt
 
 
 def _usable(entries: ListEntries, where: str) -> None:
@@ -190,7 +191,7 @@ class IntelManager:
         assert fetched.data is not None
         data = fetched.data
         entries, fmt = parse(spec, data)
-        _usable(entries, spec.location)
+        _usable(entries, redact(spec.location))
         now = self._now()
         sha = hashlib.sha256(data).hexdigest()
         meta = IntelList(
@@ -301,7 +302,7 @@ def _detail(old: IntelList | None, new: IntelList | None, trigger: str) -> dict[
         "name": some.name,
         "kind": some.kind,
         "category": some.category,
-        "location": some.location,
+        "location": redact(some.location),
         "trigger": trigger,
         "previousEntries": old.entries if old else None,
         "previousSha256": old.sha256 if old else None,
@@ -327,7 +328,7 @@ def change_hit(meta: IntelList, change: str, detail: dict[str, Any], now_ms: int
         severity=severity,
         title=f"The {meta.kind} list {meta.name} was {change}.",
         description=(
-            f"The {meta.kind} list {meta.name} ({meta.location}) was {change} {counts} "
+            f"The {meta.kind} list {meta.name} ({redact(meta.location)}) was {change} {counts} "
             f"by {detail['trigger']}. Changing what the detector trusts or looks for can "
             "blind it; check that this change was intended."
         ),
@@ -342,7 +343,7 @@ def change_hit(meta: IntelList, change: str, detail: dict[str, Any], now_ms: int
                 "name": meta.name,
                 "kind": meta.kind,
                 "category": meta.category,
-                "location": meta.location,
+                "location": redact(meta.location),
             },
         },
         action={

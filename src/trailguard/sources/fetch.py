@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Final, Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from trailguard.errors import DecompressError, SourceError
 from trailguard.formats.decompress import iter_chunks
@@ -37,6 +38,27 @@ class Fetched:
     @property
     def not_modified(self) -> bool:
         return self.data is None
+
+
+def redact(location: str) -> str:
+    """``location`` fit to print or store in a finding: a URL's password (or lone user
+    token) and its query values (API keys, signatures) become ``***``."""
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return location.split("?", 1)[0].split("#", 1)[0]
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        name, colon, _ = user.partition(":")
+        netloc = f"{name}:***@{host}" if colon else f"***@{host}"
+    query = "&".join(
+        f"{key}=***" if value else key
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def fetch(
@@ -63,7 +85,7 @@ def fetch(
     if fetched.data is None:
         return fetched
     return Fetched(
-        _decompress(fetched.data, location, max_bytes), fetched.etag, fetched.last_modified
+        _decompress(fetched.data, redact(location), max_bytes), fetched.etag, fetched.last_modified
     )
 
 
@@ -99,7 +121,7 @@ def _fetch_http(
             data = _read_limited(response, limit, url)
             missing = getattr(response, "length", None)
             if missing:  # the connection closed before Content-Length bytes arrived
-                raise SourceError(f"{url}: truncated response ({missing} bytes missing)")
+                raise SourceError(f"{redact(url)}: truncated response ({missing} bytes missing)")
             return Fetched(
                 data, response.headers.get("ETag"), response.headers.get("Last-Modified")
             )
@@ -107,12 +129,12 @@ def _fetch_http(
         exc.close()  # it holds the response and its connection
         if exc.code == 304:
             return Fetched(None, exc.headers.get("ETag") or etag, last_modified)
-        raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        raise SourceError(f"{redact(url)}: HTTP {exc.code} {exc.reason}") from exc
     except http.client.HTTPException as exc:  # IncompleteRead, BadStatusLine, ...
-        raise SourceError(f"{url}: cannot fetch: {type(exc).__name__}: {exc}") from exc
+        raise SourceError(f"{redact(url)}: cannot fetch: {type(exc).__name__}: {exc}") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise SourceError(f"{url}: cannot fetch: {reason}") from exc
+        raise SourceError(f"{redact(url)}: cannot fetch: {reason}") from exc
 
 
 def _fetch_s3(
@@ -124,7 +146,7 @@ def _fetch_s3(
 
     bucket, key = parse_s3_url(url)
     if not key:
-        raise SourceError(f"{url}: no object key (expected s3://bucket/key)")
+        raise SourceError(f"{redact(url)}: no object key (expected s3://bucket/key)")
     kwargs: dict[str, object] = {"Bucket": bucket, "Key": key}
     if etag:
         kwargs["IfNoneMatch"] = etag
@@ -141,9 +163,9 @@ def _fetch_s3(
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if status == 304 or exc.response.get("Error", {}).get("Code") in ("304", "NotModified"):
             return Fetched(None, etag, last_modified)
-        raise SourceError(f"{url}: {_describe(exc)}") from exc
+        raise SourceError(f"{redact(url)}: {_describe(exc)}") from exc
     except BotoCoreError as exc:
-        raise SourceError(f"{url}: {_describe(exc)}") from exc
+        raise SourceError(f"{redact(url)}: {_describe(exc)}") from exc
     modified = got.get("LastModified")
     return Fetched(
         data,
