@@ -388,3 +388,22 @@ def test_intel_update_failing_feed_exit_4(tmp_path: Path, server: FeedServer) ->
     result = CliRunner().invoke(app, ["intel", "update", "--db", str(tmp_path / "i.db")])
     assert result.exit_code == 4
     assert "gone: failed" in result.output and "HTTP 404" in result.output
+
+
+def test_a_feed_dropped_from_the_config_is_kept_and_named(
+    tmp_path: Path, server: FeedServer
+) -> None:
+    server.docs["/tor.txt"] = (TOR, '"t1"')
+    path = config(tmp_path, f'[feeds.tor]\nurl = "{server.url("/tor.txt")}"\ncategory = "tor"\n')
+    db = str(tmp_path / "intel.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["intel", "update", "--db", db]).exit_code == 0
+    path.write_text("")  # the feed is gone from the config
+    result = runner.invoke(app, ["intel", "update", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "feed tor is no longer in the config file" in result.output
+    store = Store.open(db)
+    try:
+        assert IntelStore(store).get("tor") is not None
+    finally:
+        store.close()

@@ -314,7 +314,18 @@ def intel_update(
                 results += manager.update(rest, force=force)
         else:
             results += [r for r in manager.update(None, force=force) if r.name not in synced]
+        configured = {f.name for f in feeds}
+        orphans = [m.name for m in intel.lists() if m.feed and m.name not in configured]
     finally:
         store.close()
+    from trailguard.cli import err
+
+    for name in orphans:
+        # removing it here would empty the store whenever the config is not found
+        err.print(
+            f"note: feed {name} is no longer in the config file; it is still used and "
+            f"refreshed. `trailguard intel remove {name}` drops it.",
+            markup=False,
+        )
     if not _print_results(results):
         raise typer.Exit(EXIT_UNREADABLE)
