@@ -663,10 +663,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path == "/bundle.pem":
+            path = self.path.split("?", 1)[0]
+            if path == "/bundle.pem":
                 self._send(200, served)
-            elif self.path in ("/to-http", "/to-https"):
-                scheme = self.path.removeprefix("/to-")
+            elif path in ("/to-http", "/to-https"):
+                scheme = path.removeprefix("/to-")
                 self.send_response(302)
                 self.send_header("Location", f"{scheme}://127.0.0.1:{port}/bundle.pem")
                 self.send_header("Content-Length", "0")
@@ -961,3 +962,33 @@ def test_parse_fail_on() -> None:
     assert parse_fail_on(["none"]) == frozenset()
     assert parse_fail_on(["any"]) == {str(f) for f in Flag}
     assert parse_fail_on(["expiring, not_yet_valid"]) == {"EXPIRING", "NOT_YET_VALID"}
+
+
+def test_secrets_in_a_bundle_url_are_not_shown_or_stored(server: Server) -> None:
+    """A presigned URL carries credentials in its query: fetched as given, named without."""
+    url = server.url("/bundle.pem?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=s3cret")
+    loaded = load_source(url, FetchOptions(url_context(str(server.ca_file)), timeout=5))
+    assert len(loaded.certs) == 2
+    shown = [loaded.name, *(p.source for p in loaded.problems), *(c.source for c in loaded.certs)]
+    assert all("s3cret" not in s and "AKIAEXAMPLE" not in s for s in shown), shown
+    assert loaded.name.startswith(server.url("/bundle.pem"))
+
+
+def test_a_certificate_with_a_malformed_name_is_a_problem_not_a_crash(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """cryptography parses names lazily: a CN that is not UTF-8 used to crash the run."""
+    good = make("good.example")
+    odd = make("ZZZZ")
+    der = odd.cert.public_bytes(serialization.Encoding.DER)
+    broken = der.replace(b"\x0c\x04ZZZZ", b"\x0c\x04\xff\xfe\xfd\xfc")
+    assert broken != der
+    path = tmp_path / "bundle.pem"
+    body = base64.encodebytes(broken).decode()
+    path.write_bytes(
+        good.pem + f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n".encode()
+    )
+    result = run(runner, str(path), "--fail-on", "none")
+    assert result.exit_code == 4, result.output
+    assert "good.example" in result.output
+    assert "not a certificate" in result.output

@@ -269,7 +269,17 @@ def load_der(der: bytes) -> x509.Certificate:
     # some old roots have); _serial reports them as notes instead
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return x509.load_der_x509_certificate(der)
+        cert = x509.load_der_x509_certificate(der)
+        # names, extensions and the key are parsed on first use: a malformed one (a name
+        # that is not UTF-8, say) must be this certificate's problem here, not a crash later
+        try:
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            _ = cert.extensions
+            cert.public_key()
+        except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension) as exc:
+            raise ValueError(str(exc) or type(exc).__name__) from exc
+        return cert
 
 
 def _serial(cert: x509.Certificate, notes: list[str]) -> str:

@@ -36,6 +36,7 @@ from typing import IO, Final
 
 from trailguard.errors import ConfigError
 from trailguard.posture.certs import Bundle, Located, Problem, load_der, read_certificates
+from trailguard.sources.fetch import redact
 
 SUFFIXES: Final = (".pem", ".crt", ".cer")
 MAX_BUNDLE_BYTES: Final = 16 * 1024 * 1024
@@ -162,20 +163,23 @@ def load_url(url: str, options: FetchOptions) -> Bundle:
     opener = urllib.request.build_opener(
         urllib.request.HTTPSHandler(context=options.url_context), _HttpsOnlyRedirects()
     )
+    # the URL is fetched as given but shown (and stored in findings) without its secrets:
+    # presigned S3 URLs carry credentials in the query
+    name = redact(url)
     try:
         with opener.open(url, timeout=options.timeout) as response:
             data: bytes = response.read(options.max_bytes + 1)
     except urllib.error.HTTPError as exc:
         exc.close()
-        return _unreadable(url, f"HTTP {exc.code} {exc.reason}")
+        return _unreadable(name, f"HTTP {exc.code} {exc.reason}")
     except urllib.error.URLError as exc:
-        return _unreadable(url, f"cannot fetch: {exc.reason}")
+        return _unreadable(name, f"cannot fetch: {exc.reason}")
     except (OSError, http.client.HTTPException) as exc:
-        return _unreadable(url, f"cannot fetch: {exc}")
+        return _unreadable(name, f"cannot fetch: {exc}")
     if len(data) > options.max_bytes:
-        return _unreadable(url, f"larger than {options.max_bytes:,} bytes: not read")
-    parsed = read_certificates(data, url)
-    return Bundle(url, parsed.certs, parsed.problems, parsed.notes)
+        return _unreadable(name, f"larger than {options.max_bytes:,} bytes: not read")
+    parsed = read_certificates(data, name)
+    return Bundle(name, parsed.certs, parsed.problems, parsed.notes)
 
 
 # --- host:port ----------------------------------------------------------------------------
