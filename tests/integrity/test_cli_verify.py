@@ -197,3 +197,26 @@ def test_help_lists_the_options() -> None:
     assert result.exit_code == 0, result.output
     for option in ("--public-keys", "--start-time", "--mirror", "--record", "--delivery-delay"):
         assert option in result.output
+
+
+def test_a_non_log_name_is_reported_in_text_and_json(kit: Any, signer: Any, tmp_path: Path) -> None:
+    bucket, _trail, root, keys = make_copy(kit, signer, tmp_path)
+    injected = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/10/evil.json.gz"
+    bucket.objects[injected] = kit.Obj(kit.gz(b'{"Records":[]}'))
+    bucket.to_dir(root)
+    result = verify(str(root), "--public-keys", str(keys), "--now", now_text(kit))
+    assert result.exit_code == 3, result.output
+    assert f"Log file\t{root / injected}\tunlisted: not a CloudTrail log file name" in result.output
+    assert "10/11 log files valid, 1/11 log files unlisted" in result.output
+    result = verify(
+        str(root), "--public-keys", str(keys), "--now", now_text(kit), "--format", "json"
+    )
+    assert result.exit_code == 3
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    (row,) = [r for r in rows if r.get("key") == injected]
+    assert (row["type"], row["status"], row["reason"], row["time"]) == (
+        "log",
+        "unlisted",
+        "not-a-log-file-name",
+        None,
+    )

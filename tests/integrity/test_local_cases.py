@@ -332,3 +332,73 @@ def test_digest_with_appended_member(kit: Any, signer: Any, tmp_path: Path) -> N
     assert v[target] == ("INVALID", "extra-data")  # CLI: valid (section 7.4)
     # its signature still verified, so its log files are checked, and valid
     assert all(v[k] == ("valid", None) for k in logs)
+
+
+_DAY_FOLDER = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/10/"
+#: names CloudTrail never writes in that folder: each must be reported, not skipped
+NOT_LOG_NAMES = [
+    "111122223333_CloudTrail_us-east-1_20240310T0135Z_abc-DEF.json.gz",  # '-' in the unique part
+    "999988887777_CloudTrail_us-east-1_20240310T0135Z_abcDEF123.json.gz",  # another account
+    "evil.json.gz",
+]
+
+
+def fake_events(kit: Any) -> Any:
+    doc = b'{"Records":[{"eventTime":"2024-03-10T01:30:00Z","eventName":"ConsoleLogin"}]}'
+    return kit.Obj(kit.gz(doc))
+
+
+@pytest.mark.parametrize("name", NOT_LOG_NAMES)
+def test_object_with_a_non_log_name_is_unlisted(
+    kit: Any, signer: Any, tmp_path: Path, name: str
+) -> None:
+    bucket, _ = setup(kit, signer)
+    injected = _DAY_FOLDER + name
+    bucket.objects[injected] = fake_events(kit)
+    report = run(kit, bucket, tmp_path, [signer.public_key()])
+    v = kit.verdicts(report)
+    assert v[injected] == ("unlisted", "not-a-log-file-name")  # was skipped: exit 0
+    res = next(r for r in report.files if r.key == injected)
+    assert res.time is None and res.kind == "log"
+    assert res.message() == "unlisted: not a CloudTrail log file name"
+    assert res.as_json()["time"] is None
+    assert report.tally()["log"]["unlisted"] == 1
+    assert report.exit_status() == EXIT_FAILED
+
+
+def test_non_log_names_outside_the_window_or_beside_digests_are_not_reported(
+    kit: Any, signer: Any, tmp_path: Path
+) -> None:
+    bucket, _trail = setup(kit, signer)
+    # a date folder before the window (inside the listing margin): another run's business
+    early = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/08/evil.json.gz"
+    bucket.objects[early] = fake_events(kit)
+    root = bucket.to_dir(tmp_path / "copy")
+    # a log's .meta.json sidecar in a local copy is metadata, not a log
+    log = bucket.logs()[0]
+    (root / (log + ".meta.json")).write_text("{}")
+    report = kit.verify_dir(
+        root, [signer.public_key()], now=now_after(kit, 6), start=kit.T0 - timedelta(minutes=30)
+    )
+    v = kit.verdicts(report)
+    assert early not in v and log + ".meta.json" not in v
+    assert set(v.values()) == {("valid", None)}
+    assert report.exit_status() == EXIT_OK
+    # without a start, the window begins at the oldest digest: 03/08 is still outside it
+    report = kit.verify_dir(root, [signer.public_key()], now=now_after(kit, 6))
+    assert early not in kit.verdicts(report)
+    assert report.exit_status() == EXIT_OK
+
+
+def test_a_non_log_name_first_in_a_folder_without_digests_keeps_the_span(
+    kit: Any, signer: Any, tmp_path: Path
+) -> None:
+    bucket, _trail = setup(kit, signer)
+    for key in [k for k in bucket.objects if "CloudTrail-Digest/" in k]:
+        del bucket.objects[key]
+    first = _DAY_FOLDER + "000000000000_first.json.gz"  # sorts before every real log
+    bucket.objects[first] = fake_events(kit)
+    report = run(kit, bucket, tmp_path, [signer.public_key()])
+    assert kit.verdicts(report)[first] == ("unlisted", "not-a-log-file-name")
+    assert [s.kind for s in report.spans] == [SpanKind.DIGESTS_MISSING]
+    assert report.exit_status() == EXIT_FAILED

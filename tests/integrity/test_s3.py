@@ -264,3 +264,29 @@ def test_mirror_then_verify_offline(kit: Any, signer: Any, s3_client: Any, tmp_p
         ("valid", None)
     }
     assert {r.key for r in offline.files} == {r.key for r in s3.files}
+
+
+def test_objects_with_non_log_names_in_s3_are_unlisted(
+    kit: Any, signer: Any, s3_client: Any
+) -> None:
+    bucket = kit.Bucket()
+    trail = kit.Trail(bucket, signer)
+    trail.run(5)
+    folder = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/10/"
+    injected = [
+        folder + "111122223333_CloudTrail_us-east-1_20240310T0135Z_abc-DEF.json.gz",
+        folder + "999988887777_CloudTrail_us-east-1_20240310T0135Z_abcDEF123.json.gz",
+        folder + "evil.json.gz",
+        folder + "evil.meta.json",  # no sidecars in S3: an object like any other
+    ]
+    for key in injected:
+        bucket.objects[key] = kit.Obj(kit.gz(b'{"Records":[]}'))
+    bucket.to_s3(s3_client)
+    s3_client.put_object(Bucket=kit.BUCKET, Key=folder, Body=b"")  # a console "folder"
+    report = kit.verify_s3(s3_client, KeyRing([signer.public_key()]), now=now_after(kit, 5))
+    v = kit.verdicts(report)
+    for key in injected:
+        assert v[key] == ("unlisted", "not-a-log-file-name")
+    assert folder not in v
+    assert report.tally()["log"]["unlisted"] == len(injected)
+    assert report.exit_status() == EXIT_FAILED

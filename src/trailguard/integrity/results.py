@@ -24,7 +24,8 @@ class Status(StrEnum):
     VALID = "valid"
     INVALID = "INVALID"
     UNVERIFIED = "unverified"  # a log delivered under a digest that is missing or invalid
-    UNLISTED = "unlisted"  # a log in the log prefix that no digest covering its time names
+    UNLISTED = "unlisted"  # a log in the log prefix that no digest covering its time names,
+    # or any other object there whose name is not a CloudTrail log file's
     PENDING = "pending"  # a log newer than the delivery delay, not yet named by a digest
     UNREADABLE = "unreadable"  # could not be read (network, permissions): not a verdict
 
@@ -43,6 +44,7 @@ class Reason(StrEnum):
     WEAK_SIGNATURE_ALGORITHM = "weak-signature-algorithm"
     DIGEST_MISSING_OR_INVALID = "digest-missing-or-invalid"
     NOT_IN_ANY_DIGEST = "not-in-any-digest"
+    NOT_A_LOG_FILE_NAME = "not-a-log-file-name"
     READ_ERROR = "read-error"
 
 
@@ -67,6 +69,7 @@ MESSAGES: Final[dict[Reason, str]] = {
     Reason.WEAK_SIGNATURE_ALGORITHM: "weak signature algorithm",
     Reason.DIGEST_MISSING_OR_INVALID: "delivered under a digest that is missing or invalid",
     Reason.NOT_IN_ANY_DIGEST: "named by no digest covering its time",
+    Reason.NOT_A_LOG_FILE_NAME: "not a CloudTrail log file name",
     Reason.READ_ERROR: "could not be read",
 }
 

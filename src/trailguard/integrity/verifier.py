@@ -19,12 +19,13 @@ import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from trailguard.errors import SourceError
@@ -63,6 +64,8 @@ from trailguard.integrity.times import HOUR, day_folder, floor_hour, fmt_z, pars
 
 DEFAULT_DELAY: Final = timedelta(hours=2)
 _LIST_MARGIN: Final = timedelta(days=2)
+_DAY: Final = timedelta(days=1)
+_DATE_FOLDER: Final = re.compile(r"(\d{4})/(\d{2})/(\d{2})/")
 _NEXT_DIGEST_DELIVERED: Final = timedelta(minutes=30)
 _STOP_TOLERANCE: Final = timedelta(hours=1, minutes=5)
 
@@ -568,16 +571,22 @@ class Verifier:
                     continue
                 lk = parse_log_key(key)
                 if lk is None:
-                    continue
-                if (window_start is not None and lk.time < window_start) or lk.time > end:
+                    # not a log file name for this folder (another account or region in the
+                    # name, other characters, any other file): CloudTrail never writes one,
+                    # and log readers may still take it in, so it is reported, not skipped
+                    if key.endswith("/") or _day_outside(key, log_dir.prefix, window_start, end):
+                        continue  # an S3 "folder" marker; or another window's date folder
+                elif (window_start is not None and lk.time < window_start) or lk.time > end:
                     continue
                 loc = self.reader.display(self.reader.bucket or "", key)
                 res = FileResult("log", self.reader.bucket or "", key, loc, Status.PENDING)
-                res.chain, res.time = chain, lk.time
+                res.chain, res.time = chain, lk.time if lk is not None else None
                 by_invalid = log_dir.named_by_invalid.get(key)
                 if by_invalid is not None:
                     res.status, res.reason = Status.UNVERIFIED, Reason.DIGEST_MISSING_OR_INVALID
                     res.detail, res.digest = f"listed by INVALID digest {by_invalid}", by_invalid
+                elif lk is None:
+                    res.status, res.reason = Status.UNLISTED, Reason.NOT_A_LOG_FILE_NAME
                 elif lk.time >= pending_after:
                     res.detail = "newer than the delivery delay"
                 elif _covers(spans, starts, lk.time):
@@ -673,8 +682,8 @@ class Verifier:
     def _no_digests(self, log_dir: _LogDir, window_start: datetime | None) -> None:
         """A log folder with no digests at all: every hour of the window is uncovered."""
         required = floor_hour(min(self.opt.window_end, self.opt.now - self.opt.delay))
-        first = next(iter(self._ranged_keys(log_dir.prefix, window_start, required)), None)
-        lk = parse_log_key(first) if first else None
+        keys = self._ranged_keys(log_dir.prefix, window_start, required)
+        lk = next((k for k in map(parse_log_key, keys) if k is not None), None)
         since = window_start or (lk.time if lk else None)
         if since is None or since >= required:
             return
@@ -691,6 +700,19 @@ class Verifier:
 
 
 _Pending = Callable[[], list[FileResult]]
+
+
+def _day_outside(key: str, folder: str, start: datetime | None, end: datetime) -> bool:
+    """Whether ``key`` lies in a ``YYYY/MM/DD/`` date folder wholly outside [start, end]
+    (a key in no valid date folder is not outside)."""
+    m = _DATE_FOLDER.match(key, len(folder))
+    if m is None:
+        return False
+    try:
+        day = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
+    except ValueError:
+        return False
+    return day > end or (start is not None and day + _DAY <= start)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
