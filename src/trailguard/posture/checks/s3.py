@@ -3,6 +3,8 @@ default encryption and server access logging."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Final
 
@@ -45,7 +47,17 @@ _RESTRICTING_KEYS: Final = frozenset(
         "s3:DataAccessPointArn",
     )
 )
-_OPEN_CIDRS: Final = frozenset({"0.0.0.0/0", "::/0"})
+# condition keys whose values are ARNs, organisation IDs or organisation paths
+_ARN_KEYS: Final = frozenset(
+    k.lower() for k in ("aws:SourceArn", "aws:PrincipalArn", "s3:DataAccessPointArn")
+)
+_ORG_PATH_KEYS: Final = frozenset(
+    k.lower() for k in ("aws:SourceOrgPaths", "aws:PrincipalOrgPaths")
+)
+_WILDCARD: Final = re.compile(r"[*?]")
+# an aws:SourceIp test is open when its ranges cover 1/256 of the address space or more
+# (a /8 of IPv4, a /8 of IPv6): a "restriction" that wide is the internet, not a network
+_OPEN_SHARE: Final = 256
 
 
 def bucket_resource(b: Bucket) -> dict[str, Any]:
@@ -84,32 +96,95 @@ def _anyone(principal: Any) -> bool:
     return False
 
 
+def _ips_open(values: list[str]) -> bool:
+    """Whether aws:SourceIp ``values`` together cover 1/256 of the IPv4 or the IPv6 space
+    or more (a value that is not an address or range counts as open)."""
+    nets: dict[int, list[Any]] = {4: [], 6: []}
+    for v in values:
+        try:
+            net = ipaddress.ip_network(v.strip(), strict=False)
+        except ValueError:
+            return True
+        nets[net.version].append(net)
+    for version, bits in ((4, 32), (6, 128)):
+        covered = sum(n.num_addresses for n in ipaddress.collapse_addresses(nets[version]))
+        if covered * _OPEN_SHARE >= 2**bits:
+            return True
+    return False
+
+
+def _value_restricts(key: str, value: str) -> bool:
+    """Whether one condition value names particular sources. Without ``*``/``?`` it does
+    (a literal value); with them only when the literal text before the first wildcard
+    already pins the owner: an ARN's account (``arn:aws:iam::111122223333:role/*``) or an
+    S3 ARN's bucket (``arn:aws:s3:::bucket/*``), an organisation path's organisation
+    (``o-abc/r-ab12/ou-*``), a user ID's principal (``AROAEXAMPLE:*``)."""
+    m = _WILDCARD.search(value)
+    if m is None:
+        return value != ""
+    prefix = value[: m.start()]
+    if key in _ARN_KEYS:
+        fields = prefix.split(":")
+        if len(fields) >= 6 and fields[0] == "arn" and fields[4]:
+            return True  # arn:partition:service:region:account: all literal
+        return bool(
+            len(fields) >= 6
+            and fields[0] == "arn"
+            and fields[2] == "s3"
+            and re.fullmatch(r"[^/]+/.*", ":".join(fields[5:]))
+        )
+    if key in _ORG_PATH_KEYS:
+        return re.match(r"o-[a-z0-9]+/", prefix) is not None
+    if key == "aws:userid":
+        return re.match(r"[A-Z0-9]+:", prefix) is not None
+    return False
+
+
 def _restricted(condition: Any) -> bool:
-    """Whether a statement's Condition narrows "anyone" to named sources."""
+    """Whether a statement's Condition narrows "anyone" to named sources.
+
+    Only positive tests that are false when the key is absent count: ``Not…``,
+    ``…IfExists``, ``Null`` and ``ForAllValues:`` (true on an absent key) never restrict.
+    A test restricts when every one of its values does (the values are alternatives)."""
     if not isinstance(condition, Mapping):
         return False
     for operator, tests in condition.items():
         op = str(operator)
-        if "Not" in op or "IfExists" in op or op == "Null" or not isinstance(tests, Mapping):
+        if (
+            "Not" in op
+            or "IfExists" in op
+            or op == "Null"
+            or op.lower().startswith("forallvalues:")
+            or not isinstance(tests, Mapping)
+        ):
             continue
         for key, values in tests.items():
-            if str(key).lower() not in _RESTRICTING_KEYS:
+            k = str(key).lower()
+            if k not in _RESTRICTING_KEYS:
                 continue
             vals = [str(v) for v in _as_list(values)]
-            if vals and not any(v == "*" or v in _OPEN_CIDRS for v in vals):
+            if not vals:
+                continue
+            if k == "aws:sourceip":
+                if not _ips_open(vals):
+                    return True
+            elif all(_value_restricts(k, v) for v in vals):
                 return True
     return False
 
 
 def public_statements(policy: Mapping[str, Any] | None) -> list[str]:
-    """The Allow statements (Sid or position) that grant anyone access, unconditionally."""
+    """The Allow statements (Sid or position) that grant anyone access, unconditionally.
+    ``NotPrincipal`` in an Allow grants everyone but the principals it lists, so it counts
+    as anyone."""
     if not policy:
         return []
     out = []
     for i, st in enumerate(_as_list(policy.get("Statement"))):
         if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
             continue
-        if _anyone(st.get("Principal")) and not _restricted(st.get("Condition")):
+        anyone = "NotPrincipal" in st or _anyone(st.get("Principal"))
+        if anyone and not _restricted(st.get("Condition")):
             out.append(str(st.get("Sid") or f"statement {i + 1}"))
     return out
 
