@@ -407,3 +407,15 @@ def test_a_feed_dropped_from_the_config_is_kept_and_named(
         assert IntelStore(store).get("tor") is not None
     finally:
         store.close()
+
+
+def test_a_relative_feed_path_is_read_beside_the_config_file(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "lists").mkdir()
+    (folder / "lists" / "bad.txt").write_text("198.51.100.1\n")
+    path = config(folder, '[feeds.local]\nurl = "lists/bad.txt"\n')
+    (spec,) = load_feeds(path)
+    assert spec.location == str(folder / "lists" / "bad.txt")
+    (remote,) = load_feeds(config(folder, '[feeds.r]\nurl = "https://x.example/l.txt"\n'))
+    assert remote.location == "https://x.example/l.txt"

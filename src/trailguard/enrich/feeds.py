@@ -75,9 +75,17 @@ def load_feeds(path: Path | None = None) -> list[ListSpec]:
                 f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
             )
             raise ConfigError(f"{where}: feeds.{name}: {problems}") from None
+        location = feed.url
+        if (
+            where is not None
+            and "://" not in location
+            and not Path(location).expanduser().is_absolute()
+        ):
+            # a file named in the config is found beside the config, wherever it is run from
+            location = str(where.parent / location)
         spec = ListSpec(
             name=name,
-            location=feed.url,
+            location=location,
             kind=feed.kind,
             category=feed.category,
             format=feed.format,
