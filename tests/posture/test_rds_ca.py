@@ -95,7 +95,8 @@ def test_describe_certificates_not_implemented_is_skipped(pz: Any) -> None:
     ("left", "grade"),
     [
         (timedelta(days=-30), CRITICAL),
-        (timedelta(0), CRITICAL),
+        (timedelta(seconds=-1), CRITICAL),
+        (timedelta(0), HIGH),
         (timedelta(days=29, hours=23), HIGH),
         (timedelta(days=30), MEDIUM),
         (timedelta(days=89), MEDIUM),

@@ -19,7 +19,8 @@ def ca_grade(valid_till: datetime, now: datetime) -> float | None:
     if valid_till.tzinfo is None:
         valid_till = valid_till.replace(tzinfo=UTC)
     left = valid_till - now
-    if left <= timedelta(0):
+    # RFC 5280: a certificate is valid through its notAfter instant (as `trailguard certs` reads it)
+    if left < timedelta(0):
         return CRITICAL
     if left < HIGH_WITHIN:
         return HIGH
