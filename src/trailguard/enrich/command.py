@@ -219,7 +219,6 @@ def intel_show(
     """One list: where it comes from, its state, its bad lines and its recent changes."""
     from trailguard.cli import EXIT_USAGE, out
     from trailguard.enrich.intel import parse
-    from trailguard.enrich.lists import ListSpec
 
     store, intel, _ = _manager(db, None)
     try:
@@ -230,10 +229,7 @@ def intel_show(
         changes = intel.changes(name, limit=20)
     finally:
         store.close()
-    spec = ListSpec(
-        meta.name, meta.location, meta.kind, meta.category or "custom", meta.format, meta.csv_column
-    )
-    entries, _ = parse(spec, data)
+    entries, _ = parse(meta.spec(), data)
     doc = _meta_json(meta)
     doc["bad_examples"] = [
         {"line": b.line, "reason": b.reason, "text": b.text} for b in entries.bad[:bad]

@@ -156,16 +156,7 @@ class IntelManager:
         )
 
     def _refresh(self, meta: IntelList, now: int) -> UpdateResult:
-        spec = ListSpec(
-            meta.name,
-            meta.location,
-            meta.kind,
-            meta.category or "custom",
-            meta.format,
-            meta.csv_column,
-            meta.feed,
-            meta.refresh_seconds,
-        )
+        spec = meta.spec()
         try:
             fetched = self.fetch(meta.location, etag=meta.etag, last_modified=meta.last_modified)
         except SourceError as exc:
@@ -274,16 +265,8 @@ def load_enricher(store: IntelStore, geo: GeoLookup | None = None) -> Enricher:
     trusted: list[tuple[str, ListEntries]] = []
     aws: list[tuple[str, ListEntries]] = []
     for meta in store.lists():
-        spec = ListSpec(
-            meta.name,
-            meta.location,
-            meta.kind,
-            meta.category or "custom",
-            meta.format,
-            meta.csv_column,
-        )
         try:
-            entries, _ = parse(spec, store.data(meta.name))
+            entries, _ = parse(meta.spec(), store.data(meta.name))
         except IntelError:
             continue  # it parsed when stored; a format change since must not stop a scan
         if meta.kind == "trusted":

@@ -72,3 +72,16 @@ class IntelList:
     refreshed_at: int
     checked_at: int
     last_error: str | None
+
+    def spec(self) -> ListSpec:
+        """What this stored list is, as it was added (to re-fetch or re-parse it)."""
+        return ListSpec(
+            self.name,
+            self.location,
+            self.kind,
+            self.category or "custom",
+            self.format,
+            self.csv_column,
+            self.feed,
+            self.refresh_seconds,
+        )
