@@ -32,6 +32,7 @@ from rich.text import Text
 from trailguard import settings
 from trailguard.errors import ConfigError, RuleError, TrailguardError
 from trailguard.findings.model import severity_floor, severity_label, to_ms
+from trailguard.options import DbOpt
 from trailguard.outputs import export
 from trailguard.sources.base import open_sources
 
@@ -63,12 +64,6 @@ app.add_typer(quarantine_app, name="quarantine")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-DbOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer reads the annotation at run time
-    typer.Option(
-        "--db", help="Store file or URL (default: TRAILGUARD_DB, config file, user data dir)."
-    ),
-]
 SEVERITY_CHOICES: Final = ("low", "medium", "high", "critical")
 SEVERITY_STYLE: Final = {"Low": "cyan", "Medium": "yellow", "High": "red", "Critical": "bold red"}
 

@@ -15,17 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from trailguard.options import DbOpt
+
 if TYPE_CHECKING:
     from trailguard.enrich.intel import IntelManager, UpdateResult
     from trailguard.findings.intel_store import IntelStore
     from trailguard.findings.store import Store
 
-DbOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer reads the annotation at run time
-    typer.Option(
-        "--db", help="Store file or URL (default: TRAILGUARD_DB, config file, user data dir)."
-    ),
-]
 EndpointOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--endpoint-url", help="S3 endpoint URL, for lists in S3-compatible stores."),
@@ -57,13 +53,6 @@ def _ms_iso(ms: int | None) -> str:
     if not ms:
         return "-"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    """cli._fail (which prints ``message`` literally: names may hold "[/x]")."""
-    from trailguard import cli
-
-    return cli._fail(message, code)
 
 
 def _manager(db: str | None, endpoint_url: str | None) -> tuple[Store, IntelStore, IntelManager]:
@@ -143,7 +132,7 @@ def intel_add(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Add a list (or replace one, with --replace)."""
-    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE
+    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE, _fail
     from trailguard.enrich.feeds import parse_duration
     from trailguard.enrich.lists import ListSpec
     from trailguard.errors import ConfigError, IntelError, SourceError
@@ -217,7 +206,7 @@ def intel_show(
     bad: Annotated[int, typer.Option("--bad", help="How many bad lines to print.")] = 20,
 ) -> None:
     """One list: where it comes from, its state, its bad lines and its recent changes."""
-    from trailguard.cli import EXIT_USAGE, out
+    from trailguard.cli import EXIT_USAGE, _fail, out
     from trailguard.enrich.intel import parse
 
     store, intel, _ = _manager(db, None)
@@ -260,7 +249,7 @@ def intel_show(
 @intel_app.command("remove")
 def intel_remove(name: str, db: DbOpt = None) -> None:
     """Remove a list (recorded, and raises an IntelListChanged finding)."""
-    from trailguard.cli import EXIT_USAGE, out
+    from trailguard.cli import EXIT_USAGE, _fail, out
 
     store, _, manager = _manager(db, None)
     try:
@@ -284,7 +273,7 @@ def intel_update(
     endpoint_url: EndpointOpt = None,
 ) -> None:
     """Fetch configured feeds and re-fetch lists (conditionally: ETag / If-Modified-Since)."""
-    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE
+    from trailguard.cli import EXIT_UNREADABLE, EXIT_USAGE, _fail
     from trailguard.enrich.feeds import load_feeds
     from trailguard.errors import ConfigError
 

@@ -21,6 +21,8 @@ from typing import Annotated, Final, Optional
 
 import typer
 
+from trailguard.options import DbOpt
+
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
@@ -41,12 +43,7 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def posture(
-    db: Annotated[
-        Optional[str],  # noqa: UP045 - typer reads the annotation at run time
-        typer.Option(
-            "--db", help="Store file or URL (default: TRAILGUARD_DB, config file, user data dir)."
-        ),
-    ] = None,
+    db: DbOpt = None,
     profile: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option("--profile", help="AWS profile of the credentials to use."),
