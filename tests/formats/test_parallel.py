@@ -1,0 +1,106 @@
+"""Reader processes: batches come back through shared memory, whole and in order."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from trailguard.formats import read_object
+from trailguard.formats.base import ReadOptions
+from trailguard.formats.parallel import ReaderPool
+from trailguard.sources.local import LocalSource
+
+from .test_cloudtrail import record, records_file
+
+
+def _files(tmp_path: Path) -> list[Path]:
+    small = tmp_path / "a-small.json"
+    small.write_bytes(records_file(*(record(n) for n in range(5))))
+    # many rows: a batch larger than a slot, sent in pieces
+    many = tmp_path / "b-many.json.gz"
+    many.write_bytes(gzip.compress(records_file(*(record(n) for n in range(3000)))))
+    # one row larger than a slot: sent through the pipe
+    huge = tmp_path / "c-huge.json"
+    huge.write_bytes(
+        records_file(record(1), record(2, requestParameters={"policy": "x" * 300_000}), record(3))
+    )
+    bad = tmp_path / "d-bad.json"
+    bad.write_text(
+        json.dumps({"Records": [record(1), {"eventTime": "2024-03-01T12:00:00Z", "eventName": 5}]})
+    )
+    return [small, many, huge, bad]
+
+
+def _in_process(paths: list[Path], options: ReadOptions) -> list[tuple[pa.Table, list[str]]]:
+    out = []
+    for path in paths:
+        [obj] = LocalSource(path).objects()
+        reading = read_object(obj, options)
+        table = pa.Table.from_batches(list(reading.batches()))
+        out.append((table, [f"{r.position}: {r.reason}" for r in reading.ctx.rejects]))
+    return out
+
+
+def test_pool_gives_what_one_process_reads(tmp_path: Path) -> None:
+    paths = _files(tmp_path)
+    options = ReadOptions(batch_rows=2000)
+    expected = _in_process(paths, options)
+    slot = 64 * 1024
+    pool = ReaderPool(2, options, slot_bytes=slot)
+    got = []
+    try:
+        for path in paths:
+            [obj] = LocalSource(path).objects()
+            pool.submit(obj)
+        for _ in paths:
+            taken = list(pool.take())
+            reading = taken[-1][0]
+            batches = [b for _, b in taken if b is not None]
+            got.append(
+                (
+                    pa.Table.from_batches(batches, schema=batches[0].schema),
+                    [f"{r.position}: {r.reason}" for r in reading.ctx.rejects],
+                    len(batches),
+                    reading.rows,
+                )
+            )
+    finally:
+        pool.close()
+    for (table, rejects, _, rows), (want, want_rejects) in zip(got, expected, strict=True):
+        assert table.equals(want)
+        assert rows == want.num_rows
+        assert rejects == want_rejects
+    # the 3,000-row file came in several pieces, each under a slot
+    assert got[1][2] > 2
+    assert got[1][0].num_rows == 3000
+    # the record bigger than a slot came whole
+    assert got[2][0].num_rows == 3
+    assert len(got[2][0]["requestParameters"][1].as_py()) > slot
+    assert got[3][1] and "eventName" in got[3][1][0]
+
+
+def test_pool_releases_its_shared_memory(tmp_path: Path) -> None:
+    [path, *_] = _files(tmp_path)
+    pool = ReaderPool(1, ReadOptions())
+    names = [block.name for block in pool._blocks]
+    [obj] = LocalSource(path).objects()
+    pool.submit(obj)
+    assert sum(b.num_rows for _, b in pool.take() if b is not None) == 5
+    pool.close()
+    shm = Path("/dev/shm")
+    if shm.is_dir():
+        assert not [n for n in names if (shm / n.lstrip("/")).exists()]
+
+
+def test_pool_closed_mid_object_stops_its_workers(tmp_path: Path) -> None:
+    paths = _files(tmp_path)
+    pool = ReaderPool(1, ReadOptions(batch_rows=100), slot_bytes=64 * 1024)
+    [obj] = LocalSource(paths[1]).objects()
+    pool.submit(obj)
+    taken = pool.take()
+    next(taken)  # one batch read; the worker is now waiting for a free slot
+    pool.close()
+    assert not any(p.is_alive() for p in pool._procs)
