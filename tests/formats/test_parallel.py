@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -13,7 +14,25 @@ from trailguard.formats.base import ReadOptions
 from trailguard.formats.parallel import ReaderPool
 from trailguard.sources.local import LocalSource
 
-from .test_cloudtrail import record, records_file
+
+def record(n: int, **fields: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "eventVersion": "1.11",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "eventTime": f"2024-03-01T12:00:{n % 60:02d}Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetBucketAcl",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.1",
+        "requestParameters": {"bucketName": "amzn-s3-demo-bucket"},
+        "eventID": f"3e8e8a3f-0000-4000-8000-{n:012d}",
+    }
+    rec.update(fields)
+    return rec
+
+
+def records_file(*records: dict[str, Any]) -> bytes:
+    return json.dumps({"Records": list(records)}, separators=(",", ":")).encode()
 
 
 def _files(tmp_path: Path) -> list[Path]:
