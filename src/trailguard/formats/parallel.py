@@ -53,6 +53,12 @@ SLOT_BYTES: Final = 16 * 1024 * 1024
 SLOTS: Final = 2
 
 
+def _view(block: SharedMemory) -> memoryview:
+    view = block.buf
+    assert view is not None  # (None only once closed)
+    return view
+
+
 class _Sender:
     """A worker's end: batches into its free slots, their places on the pipe."""
 
@@ -81,7 +87,7 @@ class _Sender:
             self.free.append(self.freed.recv())  # wait until the reader has copied one out
         slot = self.free.pop()
         start = slot * self.slot_bytes
-        self.shm.buf[start : start + data.size] = memoryview(data).cast("B")
+        _view(self.shm)[start : start + data.size] = memoryview(data).cast("B")
         self.results.send(("batch", kind, slot, data.size))
 
     def close(self) -> None:
@@ -211,7 +217,7 @@ class ReaderPool:
         if slot < 0:
             return self._results[worker].recv_bytes()
         start = slot * self.slot_bytes
-        with self._blocks[worker].buf[start : start + size] as view:
+        with _view(self._blocks[worker])[start : start + size] as view:
             data = bytes(view)
         self._freed[worker].send(slot)
         return data
