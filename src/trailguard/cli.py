@@ -286,13 +286,19 @@ def scan(
     ] = "text",
 ) -> None:
     """Scan logs once (CloudTrail, VPC flow, Route 53 Resolver) and store findings."""
-    from trailguard.formats.base import ReadOptions
-    from trailguard.formats.vpcflow import parse_flow_format
-    from trailguard.scan import Scanner
+    from trailguard import processes
 
     store: Store | None = None
     try:
         cfg = settings.load_config()
+        n_workers = settings.get("workers", workers, cfg)
+        if n_workers is None or int(n_workers) > 0:
+            # readers are forked from a server whose imports overlap ours from here on
+            processes.start_server()
+        from trailguard.formats.base import ReadOptions
+        from trailguard.formats.vpcflow import parse_flow_format
+        from trailguard.scan import Scanner
+
         fmt_text = settings.get("flow_format", flow_format, cfg)
         options = ReadOptions(
             batch_rows=settings.get("batch_rows", batch_rows, cfg),
@@ -305,7 +311,6 @@ def scan(
         interactive = sys.stderr.isatty() and sys.stdout.isatty() and output_format == "text"
         update, progress = _progress_reporter(interactive)
         retention = int(settings.get("window_retention_hours", None, cfg)) * 3600 * 1000
-        n_workers = settings.get("workers", workers, cfg)
         scanner = Scanner(
             store,
             detections,

@@ -360,38 +360,49 @@ class Scanner:
         """Batches with their enrichment columns (on a thread of its own: Arrow and numpy
         release the GIL, so this overlaps with reading and the detections).
 
-        Consecutive batches of an object are enriched together, up to
-        :data:`ENRICH_ROWS` rows: their addresses are looked up once."""
-        group: list[tuple[SourceObject, ObjectReading, pa.RecordBatch]] = []
+        Consecutive batches of one log type - of one object, or of several small ones -
+        are enriched together, up to :data:`ENRICH_ROWS` rows or :data:`ENRICH_BATCHES`
+        batches: their addresses are looked up once, and the fixed cost of each lookup
+        is paid once (CloudTrail objects of ~2,000 records: 0.36 s per scan of 410k
+        records one object at a time, 0.06 s sixteen at a time).  The markers and
+        errors between held batches wait with them, so the order never changes."""
+        held: list[_Item] = []
+        batches: list[pa.RecordBatch] = []
+        log_type: str | None = None
         rows = 0
         for item in items:
             if not isinstance(item, str):
-                obj, reading, batch = item
+                _, reading, batch = item
                 if reading is not None and isinstance(batch, pa.RecordBatch):
-                    if group and group[0][1] is not reading:
-                        yield from self._enriched(group)
-                        group, rows = [], 0
-                    group.append((obj, reading, batch))
+                    if batches and reading.log_type != log_type:
+                        yield from self._enriched(held, batches, log_type)
+                        held, batches, rows = [], [], 0
+                    log_type = reading.log_type
+                    held.append(item)
+                    batches.append(batch)
                     rows += batch.num_rows
-                    if rows >= ENRICH_ROWS or len(group) >= ENRICH_BATCHES:
-                        yield from self._enriched(group)
-                        group, rows = [], 0
+                    if rows >= ENRICH_ROWS or len(batches) >= ENRICH_BATCHES:
+                        yield from self._enriched(held, batches, log_type)
+                        held, batches, rows = [], [], 0
                     continue
-            if group:
-                yield from self._enriched(group)
-                group, rows = [], 0
-            yield item
-        if group:
-            yield from self._enriched(group)
+            if batches:
+                held.append(item)
+            else:
+                yield item
+        if held:
+            yield from self._enriched(held, batches, log_type)
 
     def _enriched(
-        self, group: list[tuple[SourceObject, ObjectReading, pa.RecordBatch]]
+        self, held: list[_Item], batches: list[pa.RecordBatch], log_type: str | None
     ) -> Iterator[_Item]:
-        obj, reading, _ = group[0]
-        assert reading.log_type is not None
-        results = self.enricher.enrich_batches(reading.log_type, [b for _, _, b in group])
-        for result in results:
-            yield obj, reading, result
+        """``held`` in order, its batches replaced by their enriched results."""
+        assert log_type is not None
+        results = iter(self.enricher.enrich_batches(log_type, batches))
+        for item in held:
+            if not isinstance(item, str) and isinstance(item[2], pa.RecordBatch):
+                yield item[0], item[1], next(results)
+            else:
+                yield item
 
     def _to_pool(self, obj: SourceObject) -> bool:
         """JSON logs decode under the GIL, so they go to reader processes; flow logs

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from trailguard.formats import read_object
 from trailguard.formats.base import ReadOptions
@@ -123,3 +125,24 @@ def test_pool_closed_mid_object_stops_its_workers(tmp_path: Path) -> None:
     next(taken)  # one batch read; the worker is now waiting for a free slot
     pool.close()
     assert not any(p.is_alive() for p in pool._procs)
+
+
+def test_readers_are_forked_from_the_server() -> None:
+    """Where the platform has a fork server, readers are its forks, not new interpreters."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from trailguard import processes
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform")
+    processes.start_server()
+    pool = ReaderPool(1, ReadOptions())
+    try:
+        [proc] = pool._procs
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        assert parent == forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        assert parent != os.getpid()
+    finally:
+        pool.close()

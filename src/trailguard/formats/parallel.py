@@ -14,6 +14,8 @@ memory about 0.02.)  A batch too large for a slot is cut into pieces that fit,
 and a single row too large for one goes through the pipe.  A worker with no
 free slot waits for one, so memory stays bounded by a few batches, as in one
 process.
+Workers are forked from a server process that has already imported them
+(:mod:`trailguard.processes`).
 Objects are handed out round-robin and taken back in the same order, so the
 caller sees exactly the sequence a single-process read would give.
 
@@ -23,17 +25,17 @@ the others itself.
 
 from __future__ import annotations
 
-import multiprocessing
 import pickle
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Final
 
 import pyarrow as pa
 
+from trailguard import processes
 from trailguard.formats import ObjectReading, read_object
 from trailguard.formats.base import ReadOptions, Reject
 from trailguard.formats.schema import SCHEMAS
@@ -139,7 +141,7 @@ class ReaderPool:
     """``workers`` reader processes; :meth:`submit` objects, then :meth:`take` them in order."""
 
     def __init__(self, workers: int, options: ReadOptions, slot_bytes: int = SLOT_BYTES) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = processes.context()
         self.options = options
         self.slot_bytes = slot_bytes
         self._tasks = [ctx.Queue() for _ in range(workers)]
@@ -148,7 +150,7 @@ class ReaderPool:
         self._blocks = [SharedMemory(create=True, size=SLOTS * slot_bytes) for _ in range(workers)]
         self._results: list[Connection] = [r for r, _ in pipes]
         self._freed: list[Connection] = [w for _, w in frees]
-        self._procs: list[SpawnProcess] = [
+        self._procs: list[BaseProcess] = [
             ctx.Process(
                 target=_work,
                 args=(
