@@ -26,7 +26,7 @@ from trailguard.detect.windows import WindowDelta
 from trailguard.enrich.enricher import Enricher, EnrichResult
 from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
-from trailguard.findings.store import Store
+from trailguard.findings.store import ObjectCommit, Store
 from trailguard.formats import ObjectReading, ReadOptions, Reject, peek_kind, read_object
 from trailguard.formats.parallel import ReaderPool, picklable
 from trailguard.sources.base import Source, SourceObject
@@ -225,11 +225,12 @@ class _Detect:
         found = iter(
             engine.run_events(log_type, batches) if log_type is not None and not single else []
         )
+        done: list[tuple[SourceObject, ObjectReading, ObjectCommit]] = []
         for obj, reading, batch in pending:
             hits = self.hits.setdefault(id(reading), (reading, []))[1]
             if batch is None:
                 del self.hits[id(reading)]
-                self.scanner._commit(obj, reading, hits, summary)
+                done.append((obj, reading, self.scanner._finish(obj, reading, hits)))
                 continue
             assert reading.log_type is not None
             if single:
@@ -237,6 +238,8 @@ class _Detect:
             else:
                 hits.extend(next(found))
                 engine.run_windows(reading.log_type, batch, obj.name)
+        # the objects run together are committed together (each still all or nothing)
+        self.scanner._commit(done, summary)
 
 
 class Scanner:
@@ -419,51 +422,58 @@ class Scanner:
                 started = True
             yield reading.object, reading, _END if batch is None else batch
 
-    def _commit(
-        self,
-        obj: SourceObject,
-        reading: ObjectReading,
-        hits: list[Hit],
-        summary: ScanSummary,
-    ) -> None:
+    def _finish(self, obj: SourceObject, reading: ObjectReading, hits: list[Hit]) -> ObjectCommit:
+        """An object's results, with its window changes (taken now, before the next
+        object's rows reach the windows)."""
         deltas, window_hits = self.engine.take_window_changes()
-        hits.extend(window_hits)
+        if deltas:
+            self._prune_as_time_moves(deltas)
         ctx = reading.ctx
-        result = self.store.commit_object(
+        return ObjectCommit(
             name=obj.name,
             version=obj.version,
             kind=reading.kind,
             rows=reading.rows,
             failed=reading.failed,
             rejected=ctx.rejected_count,
-            rejects=ctx.rejects,
-            hits=hits,
+            rejects=list(ctx.rejects),
+            hits=[*hits, *window_hits],
             deltas=deltas,
-            now_ms=int(self.clock() * 1000),
         )
-        self.committed[obj.name] = (obj.version, ctx.rejected_count)
+
+    def _commit(
+        self,
+        done: list[tuple[SourceObject, ObjectReading, ObjectCommit]],
+        summary: ScanSummary,
+    ) -> None:
+        """Write finished objects in one transaction, then count them in the summary."""
+        if not done:
+            return
+        result = self.store.commit_objects([c for _, _, c in done], now_ms=int(self.clock() * 1000))
         self.delta_ids.extend(result.delta_ids)
-        if deltas:
-            self._prune_as_time_moves(deltas)
-        summary.objects += 1
-        summary.bytes += obj.size
-        summary.kinds[reading.kind] += 1
-        summary.rejected += ctx.rejected_count
-        for r in ctx.rejects:
-            summary.reasons[_reason_class(r.reason)] += 1
-        if reading.failed and ctx.rejects:
-            summary.failed_objects.append(ctx.rejects[-1])
         severity = {
             finding_id(h.finding_type, h.account_id, h.region, h.resource_key, h.actor_key): (
                 h.severity
             )
-            for h in hits
+            for _, _, c in done
+            for h in c.hits
         }
         for fid in result.new:
             summary.new[fid] = severity[fid]
         for fid in result.updated:
             if fid not in summary.new:
                 summary.updated[fid] = severity[fid]
+        for obj, reading, _ in done:
+            ctx = reading.ctx
+            self.committed[obj.name] = (obj.version, ctx.rejected_count)
+            summary.objects += 1
+            summary.bytes += obj.size
+            summary.kinds[reading.kind] += 1
+            summary.rejected += ctx.rejected_count
+            for r in ctx.rejects:
+                summary.reasons[_reason_class(r.reason)] += 1
+            if reading.failed and ctx.rejects:
+                summary.failed_objects.append(ctx.rejects[-1])
         if self.on_progress:
             self.on_progress(summary)
 

@@ -222,6 +222,21 @@ class CommitResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectCommit:
+    """One object's results, as :meth:`Store.commit_objects` writes them."""
+
+    name: str
+    version: str
+    kind: str
+    rows: int
+    failed: bool
+    rejected: int
+    rejects: list[Reject]
+    hits: list[Hit]
+    deltas: list[WindowDelta] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class QuarantineEntry:
     object: str
     version: str
@@ -390,21 +405,52 @@ class Store:
         now_ms: int,
     ) -> CommitResult:
         """Write one object's results and checkpoint atomically."""
+        return self.commit_objects(
+            [
+                ObjectCommit(
+                    name=name,
+                    version=version,
+                    kind=kind,
+                    rows=rows,
+                    failed=failed,
+                    rejected=rejected,
+                    rejects=list(rejects),
+                    hits=list(hits),
+                    deltas=list(deltas),
+                )
+            ],
+            now_ms=now_ms,
+        )
+
+    def commit_objects(self, objects: Sequence[ObjectCommit], *, now_ms: int) -> CommitResult:
+        """Write several objects' results and checkpoints in one transaction.
+
+        Each object stays all-or-nothing (so an object scanned twice is never counted
+        twice); a scan commits the small objects it ran together at once, because a
+        transaction's fixed cost outweighs a small object's writes.  The findings are
+        the same as committing the objects one after the other, in order.
+        """
+        if not objects:
+            return CommitResult([], [])
+        names = [o.name for o in objects]
         try:
             with self.engine.begin() as conn:
                 take_writer_lock(conn)
-                result = self._write_hits(conn, list(hits), now_ms)
-                delta_ids = self._write_deltas(conn, deltas)
-                conn.execute(quarantine.delete().where(quarantine.c.object == name))
+                result = self._write_hits(conn, [h for o in objects for h in o.hits], now_ms)
+                delta_ids = self._write_deltas(conn, [d for o in objects for d in o.deltas])
+                for i in range(0, len(names), 400):
+                    part = names[i : i + 400]
+                    conn.execute(quarantine.delete().where(quarantine.c.object.in_(part)))
                 q = [
                     {
                         "object": r.object,
-                        "version": version,
+                        "version": o.version,
                         "position": r.position,
                         "reason": r.reason,
                         "recorded_at": now_ms,
                     }
-                    for r in rejects
+                    for o in objects
+                    for r in o.rejects
                 ]
                 if q:
                     conn.execute(quarantine.insert(), q)
@@ -413,19 +459,21 @@ class Store:
                     checkpoints,
                     [
                         {
-                            "object": name,
-                            "version": version,
-                            "kind": kind,
-                            "rows": rows,
-                            "rejected": rejected,
-                            "failed": failed,
+                            "object": o.name,
+                            "version": o.version,
+                            "kind": o.kind,
+                            "rows": o.rows,
+                            "rejected": o.rejected,
+                            "failed": o.failed,
                             "committed_at": now_ms,
                         }
+                        for o in objects
                     ],
                     ("object",),
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot commit {name}: {exc}") from exc
+            what = names[0] if len(names) == 1 else f"{len(names)} objects ({names[0]} …)"
+            raise StoreError(f"cannot commit {what}: {exc}") from exc
         return replace(result, delta_ids=delta_ids)
 
     def record_hits(self, hits: Iterable[Hit], now_ms: int) -> CommitResult:
