@@ -10,7 +10,9 @@ For each log type found under ``DIR`` (by its S3 key layout: ``CloudTrail/``,
 - gunzip alone: ISA-L and zlib in this process, and ``zcat`` (a child process);
 - gunzip + the fastest typed decoding of the fields the normalised schema keeps
   (msgspec Structs built from :mod:`trailguard.formats.schema`, with ``msgspec.Raw`` for
-  CloudTrail's free-form members; for flow logs, ``pyarrow.csv`` with the schema's types);
+  CloudTrail's free-form members; for flow logs, ``pyarrow.csv`` with the schema's types),
+  with ISA-L's gunzip (the strict floor, which the verdict uses) and, for the JSON logs,
+  with zlib's (the floor as the issue measured it: its gunzip figures are zlib's);
 - ``trailguard scan PATH... --db TMP.db`` run as a child process, its peak RSS taken
   from ``wait4`` (and from psutil polling of its process tree, if larger);
 
@@ -188,16 +190,18 @@ def zcat(files: list[Path]) -> None:
         )
 
 
-def typed(ds: Dataset) -> Callable[[], int]:
+def zlib_gunzip(data: bytes) -> bytes:
+    return zlib.decompress(data, 31)
+
+
+def typed(ds: Dataset, gunzip: Callable[[bytes], bytes] = igzip.decompress) -> Callable[[], int]:
     if ds.log_type == "cloudtrail":
         dec: msgspec.json.Decoder[Any] = msgspec.json.Decoder(CloudTrailFile)
-        return lambda: sum(
-            typed_cloudtrail(igzip.decompress(p.read_bytes()), dec) for p in ds.files
-        )
+        return lambda: sum(typed_cloudtrail(gunzip(p.read_bytes()), dec) for p in ds.files)
     if ds.log_type == "dns":
         dec = msgspec.json.Decoder(DnsRecord, strict=False)  # srcport is a string in the logs
-        return lambda: sum(typed_dns(igzip.decompress(p.read_bytes()), dec) for p in ds.files)
-    return lambda: sum(typed_flow(igzip.decompress(p.read_bytes())) for p in ds.files)
+        return lambda: sum(typed_dns(gunzip(p.read_bytes()), dec) for p in ds.files)
+    return lambda: sum(typed_flow(gunzip(p.read_bytes())) for p in ds.files)
 
 
 TYPED_LABEL = {
@@ -351,7 +355,13 @@ def bench_type(ds: Dataset, args: argparse.Namespace, tg: list[str] | None, work
         rows.append(Row("gunzip (zcat > /dev/null)", sec))
     typed_sec, events = best_of(args.repeat, typed(ds))
     ds.events = events or 0
-    rows.append(Row(TYPED_LABEL[ds.log_type], typed_sec))
+    rows.append(Row(TYPED_LABEL[ds.log_type] + " (ISA-L)", typed_sec))
+    zlib_sec = None
+    if ds.log_type != "vpcflow":
+        # the issue's floor: its figures (gunzip alone ~3.4M flow records/s, ~1.25M Resolver
+        # queries/s) are zlib's; the ISA-L floor above is the stricter one
+        zlib_sec, _ = best_of(args.repeat, typed(ds, zlib_gunzip))
+        rows.append(Row(TYPED_LABEL[ds.log_type] + " (zlib)", zlib_sec))
     run: Run | None = None
     if tg is not None:
         run = scan(tg, ds.roots, work, args.repeat)
@@ -382,7 +392,9 @@ def bench_type(ds: Dataset, args: argparse.Namespace, tg: list[str] | None, work
     tg_rate = ds.events / run.seconds
     floor_rate = ds.events / typed_sec
     ratio = tg_rate / floor_rate
-    print(f"trailguard / typed floor: {ratio:.2f}", end="")
+    if zlib_sec is not None:
+        print(f"trailguard / typed floor with zlib's gunzip: {zlib_sec / run.seconds:.2f}")
+    print(f"trailguard / typed floor (ISA-L): {ratio:.2f}", end="")
     if ds.log_type == "vpcflow":
         print(
             f"   trailguard: {tg_rate:,.0f} records/s   target >= {TARGET_FLOW_RATE:,} "

@@ -124,6 +124,12 @@ def _demo_intel(store: Store, folder: Path) -> None:
         manager.add(ListSpec(name, str(path), "threat", category, "TXT"), replace_existing=True)
 
 
+def _flow_format(text: str) -> tuple[str, ...]:
+    from trailguard.formats.vpcflow import parse_flow_format  # (pyarrow.csv: only when asked)
+
+    return parse_flow_format(text)
+
+
 def default_workers() -> int:
     return os.cpu_count() or 1
 
@@ -296,14 +302,13 @@ def scan(
             # readers are forked from a server whose imports overlap ours from here on
             processes.start_server()
         from trailguard.formats.base import ReadOptions
-        from trailguard.formats.vpcflow import parse_flow_format
         from trailguard.scan import Scanner
 
         fmt_text = settings.get("flow_format", flow_format, cfg)
         options = ReadOptions(
             batch_rows=settings.get("batch_rows", batch_rows, cfg),
             max_decompressed_bytes=settings.get("max_decompressed_bytes", max_decompressed, cfg),
-            flow_format=parse_flow_format(fmt_text) if fmt_text else None,
+            flow_format=_flow_format(fmt_text) if fmt_text else None,
         )
         detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)
         store = _open_store(settings.resolve_db(db, cfg))
