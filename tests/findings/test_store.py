@@ -29,7 +29,7 @@ from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowDelta
 from trailguard.errors import StoreError
 from trailguard.findings.model import finding_id, iso, to_ms
-from trailguard.findings.store import CommitResult, FindingFilter, Store
+from trailguard.findings.store import CommitResult, FindingFilter, ObjectCommit, Store
 from trailguard.formats.base import Reject
 
 T0 = datetime(2026, 11, 2, 10, 15, tzinfo=UTC)
@@ -311,6 +311,96 @@ def test_same_object_committed_twice_counts_once(store: Store, db: str) -> None:
     assert f["service"]["eventFirstSeen"] == first["service"]["eventFirstSeen"]
     assert f["service"]["eventLastSeen"] == first["service"]["eventLastSeen"]
     assert rows(db, "SELECT count(*) FROM finding_events") == [(2,)]
+
+
+def _object(name: str, hits: list[Hit], rejects: Iterable[Reject] = ()) -> ObjectCommit:
+    rejects = list(rejects)
+    return ObjectCommit(
+        name=name,
+        version="v1",
+        kind="cloudtrail",
+        rows=len(hits),
+        failed=False,
+        rejected=len(rejects),
+        rejects=rejects,
+        hits=hits,
+    )
+
+
+def _state(store: Store, db: str) -> tuple[Any, ...]:
+    findings = [
+        (
+            f["id"],
+            f["service"]["count"],
+            f["service"]["eventFirstSeen"],
+            f["service"]["eventLastSeen"],
+        )
+        for f in all_findings(store)
+    ]
+    return (
+        sorted(findings),
+        sorted(rows(db, "SELECT finding_id, event_key, object, position FROM finding_events")),
+        sorted(rows(db, "SELECT object, version, rows, rejected FROM checkpoints")),
+        sorted(rows(db, "SELECT object, position, reason FROM quarantine")),
+    )
+
+
+def test_objects_committed_together_equal_one_by_one(new_db: Callable[[], str]) -> None:
+    """Several objects in one transaction: the same findings, evidence, checkpoints and
+    quarantine as committing them one after the other (an event in two of them counts
+    once and cites the first)."""
+    shared = make_hit("e1", obj="/logs/b.json", position="record 3")
+    objects = [
+        _object("/logs/a.json", [make_hit("e0"), make_hit("e1", obj="/logs/a.json")]),
+        _object(
+            "/logs/b.json",
+            [shared, make_hit("e2", at=T0 + timedelta(minutes=5), obj="/logs/b.json")],
+            [Reject("/logs/b.json", "record 7", "bad eventTime")],
+        ),
+        _object("/logs/c.json", [], [Reject("/logs/c.json", "object", "truncated gzip")]),
+    ]
+    states = []
+    for together in (False, True):
+        db = new_db()
+        store = Store.open(db)
+        try:
+            if together:
+                result = store.commit_objects(objects, now_ms=NOW)
+                assert result.new == [fid_of(shared)] and result.updated == []
+            else:
+                for o in objects:
+                    store.commit_objects([o], now_ms=NOW)
+            states.append(_state(store, db))
+        finally:
+            store.close()
+    assert states[0] == states[1]
+    findings, events, checkpoints, quarantined = states[1]
+    assert findings[0][1] == 3  # e0, e1 (in a and b), e2
+    assert ("/logs/a.json" in {e[2] for e in events}) and len(events) == 3
+    assert len(checkpoints) == 3 and len(quarantined) == 2
+
+
+def test_objects_committed_together_are_all_or_nothing(
+    store: Store, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure at the last write (the checkpoints) undoes the findings already written."""
+    objects = [_object("/logs/a.json", [make_hit("e1")]), _object("/logs/b.json", [make_hit("e2")])]
+    upsert = store._upsert
+
+    def failing(conn: Any, table: sa.Table, rows: Any, keys: Any) -> None:
+        if table.name == "checkpoints":
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+        upsert(conn, table, rows, keys)
+
+    monkeypatch.setattr(store, "_upsert", failing)
+    with pytest.raises(StoreError, match="2 objects"):
+        store.commit_objects(objects, now_ms=NOW)
+    assert all_findings(store) == []
+    assert rows(db, "SELECT count(*) FROM finding_events") == [(0,)]
+    monkeypatch.setattr(store, "_upsert", upsert)
+    store.commit_objects(objects, now_ms=NOW)
+    assert only(store)["service"]["count"] == 2
+    assert rows(db, "SELECT count(*) FROM checkpoints") == [(2,)]
 
 
 def test_same_event_twice_in_one_object_keeps_widest_span(store: Store) -> None:
