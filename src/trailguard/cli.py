@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # detections, formats, the store and the engine load on first
     from trailguard.detect.detection import Detection
     from trailguard.enrich.enricher import Enricher
     from trailguard.findings.store import FindingFilter, Store
+    from trailguard.formats.base import ReadOptions
     from trailguard.scan import ScanSummary
 
 EXIT_OK: Final = 0
@@ -122,6 +123,19 @@ def _demo_intel(store: Store, folder: Path) -> None:
     manager = IntelManager(IntelStore(store), fetch, clock=time.time, trigger="demo")
     for name, category, path in write_demo_lists(folder):
         manager.add(ListSpec(name, str(path), "threat", category, "TXT"), replace_existing=True)
+
+
+def _starts_pooled(paths: list[str], options: ReadOptions) -> bool:
+    """Whether the scan's first object is one for reader processes (JSON logs, local):
+    one file's first bytes decide whether the fork server starts before everything else
+    (it costs a flow-log scan, which reads in-process, ~0.3 s of its 2 cores)."""
+    from trailguard.formats import peek_kind
+    from trailguard.processes import POOLED_KINDS
+    from trailguard.sources.local import first_file
+
+    first = next((p for p in paths if "://" not in p), None)
+    obj = first_file(first) if first is not None else None
+    return obj is not None and peek_kind(obj, options) in POOLED_KINDS
 
 
 def _flow_format(text: str) -> tuple[str, ...]:
@@ -298,11 +312,7 @@ def scan(
     try:
         cfg = settings.load_config()
         n_workers = settings.get("workers", workers, cfg)
-        if n_workers is None or int(n_workers) > 0:
-            # readers are forked from a server whose imports overlap ours from here on
-            processes.start_server()
         from trailguard.formats.base import ReadOptions
-        from trailguard.scan import Scanner
 
         fmt_text = settings.get("flow_format", flow_format, cfg)
         options = ReadOptions(
@@ -310,6 +320,11 @@ def scan(
             max_decompressed_bytes=settings.get("max_decompressed_bytes", max_decompressed, cfg),
             flow_format=_flow_format(fmt_text) if fmt_text else None,
         )
+        if (n_workers is None or int(n_workers) > 0) and _starts_pooled(paths, options):
+            # readers are forked from a server whose imports overlap ours from here on
+            processes.start_server()
+        from trailguard.scan import Scanner
+
         detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)
         store = _open_store(settings.resolve_db(db, cfg))
         sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))

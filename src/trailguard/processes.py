@@ -16,6 +16,11 @@ import multiprocessing
 from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Final
 
+#: kinds of object read by reader processes: JSON logs decode under the GIL, so they go
+#: to other processes; flow logs parse in C++ with the GIL released, so a thread reads them
+#: without the cost of sending batches between processes
+POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
+
 #: what a reader needs imported: the main module (which a child would otherwise import
 #: again) and the reader pool's own
 PRELOAD: Final = ["__main__", "trailguard.formats.parallel"]

@@ -29,6 +29,7 @@ from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import ObjectCommit, Store
 from trailguard.formats import ObjectReading, ReadOptions, Reject, peek_kind, read_object
 from trailguard.formats.parallel import ReaderPool, picklable
+from trailguard.processes import POOLED_KINDS
 from trailguard.sources.base import Source, SourceObject
 
 
@@ -160,8 +161,6 @@ COMPACT_AFTER_DELTAS: Final = 64
 #: keep less in flight
 ENRICH_ROWS: Final = 262_144
 ENRICH_BATCHES: Final = 16
-#: kinds of object read by worker processes when there are any
-POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
 
 
 def _reason_class(reason: str) -> str:

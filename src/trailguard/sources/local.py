@@ -52,3 +52,25 @@ class LocalSource:
             size=st.st_size,
             opener=partial(_open, path),
         )
+
+
+def first_file(path: str | os.PathLike[str]) -> SourceObject | None:
+    """A cheap guess at the first object of ``LocalSource(path)``: the first file of a
+    sorted descent, without listing the whole tree (used to decide what to start before
+    the scan; the scan itself lists in :class:`LocalSource`'s exact order)."""
+    here = Path(path)
+    for _ in range(64):
+        if here.is_file():
+            return LocalSource._object(here)
+        try:
+            entries = sorted(e for e in os.listdir(here) if not e.startswith("."))
+        except OSError:
+            return None
+        files = [e for e in entries if (here / e).is_file() and not e.endswith(_SKIP_SUFFIXES)]
+        if files:
+            return LocalSource._object(here / files[0])
+        dirs = [e for e in entries if (here / e).is_dir()]
+        if not dirs:
+            return None
+        here = here / dirs[0]
+    return None
