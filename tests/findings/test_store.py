@@ -403,6 +403,29 @@ def test_objects_committed_together_are_all_or_nothing(
     assert rows(db, "SELECT count(*) FROM checkpoints") == [(2,)]
 
 
+def test_lookups_of_many_findings_go_in_slices(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement binds only so many values (SQLite 32,766, PostgreSQL 65,535), so the
+    findings a commit touches are looked up in slices: none may be missed at the seams."""
+    import trailguard.findings.store as store_module
+
+    monkeypatch.setattr(store_module, "_IN_SLICE", 7)
+    n = 25
+    hits = [
+        make_hit(f"e{i}", resource_key=f"arn:aws:iam::111122223333:user/u{i}") for i in range(n)
+    ]
+    first = commit(store, "/logs/big.json", hits)
+    assert len(first.new) == n and not first.updated
+    again = commit(
+        store,
+        "/logs/big2.json",
+        [replace(h, event_key=h.event_key + "-2", object="/logs/big2.json") for h in hits],
+    )
+    assert len(again.updated) == n and not again.new
+    assert {f["service"]["count"] for f in all_findings(store)} == {2}
+
+
 def test_same_event_twice_in_one_object_keeps_widest_span(store: Store) -> None:
     wide = make_hit("e1", at=T0, until=T0 + timedelta(minutes=3))
     narrow = make_hit("e1", at=T0 + timedelta(minutes=1))

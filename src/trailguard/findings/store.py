@@ -221,6 +221,10 @@ class CommitResult:
     delta_ids: list[int] = field(default_factory=list)
 
 
+#: values bound in one ``IN (...)`` at most
+_IN_SLICE: Final = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectCommit:
     """One object's results, as :meth:`Store.commit_objects` writes them."""
@@ -543,21 +547,23 @@ class Store:
     def _before(self, conn: Connection, ids: list[str]) -> dict[str, _Tally]:
         c = findings.c
         out: dict[str, _Tally] = {}
-        for r in conn.execute(
-            sa.select(
-                c.id,
-                c.count,
-                c.created_at,
-                c.archived,
-                c.first_seen,
-                c.first_key,
-                c.last_seen,
-                c.latest_key,
-            ).where(c.id.in_(ids))
-        ):
-            out[r[0]] = _Tally(
-                int(r[1]), int(r[2]), bool(r[3]), (int(r[4]), r[5]), (int(r[6]), r[7])
-            )
+        # in slices: one statement may bind only so many values (SQLite 32,766, PostgreSQL 65,535)
+        for i in range(0, len(ids), _IN_SLICE):
+            for r in conn.execute(
+                sa.select(
+                    c.id,
+                    c.count,
+                    c.created_at,
+                    c.archived,
+                    c.first_seen,
+                    c.first_key,
+                    c.last_seen,
+                    c.latest_key,
+                ).where(c.id.in_(ids[i : i + _IN_SLICE]))
+            ):
+                out[r[0]] = _Tally(
+                    int(r[1]), int(r[2]), bool(r[3]), (int(r[4]), r[5]), (int(r[6]), r[7])
+                )
         return out
 
     def _refresh(
