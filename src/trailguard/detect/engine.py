@@ -346,16 +346,27 @@ class Engine:
         distinct count and the sample are computed for the few that can fire."""
         d = t.detection
         threshold = int(d.threshold)
+        seq = int(self.seq)
+        span = self.con.execute(
+            f"SELECT min(w), max(w) FROM {t.cells} WHERE seq = {seq}"
+        ).fetchall()[0]
+        if span[0] is None:
+            return []
+        # the windows this object touched lie in [lo, hi]: with that range spelled out, the
+        # scans skip (by zone map) the row groups of older windows, which may have been
+        # spilled to disk, instead of reading the whole state for every object
+        near = f"w BETWEEN {int(span[0])} AND {int(span[1])}"
+        fired_cells = f"(SELECT * FROM {t.cells} WHERE {near}) SEMI JOIN n USING (key, w)"
         rows = self.con.sql(
             f"WITH f AS (SELECT key, w FROM {t.values} "
-            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.cells} WHERE seq = {int(self.seq)}) o "
-            f"USING (key, w) GROUP BY key, w HAVING count(*) >= {threshold}), "
+            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.cells} WHERE seq = {seq}) o "
+            f"USING (key, w) WHERE {near} GROUP BY key, w HAVING count(*) >= {threshold}), "
             f"n AS (SELECT key, w, count(DISTINCT v) AS n, "
             f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
-            f"SEMI JOIN f USING (key, w) "
+            f"SEMI JOIN f USING (key, w) WHERE {near} "
             f"GROUP BY key, w HAVING count(DISTINCT v) >= {threshold}) "
             f"SELECT c.*, n.n, n.sample FROM "
-            f"({t.merged_cells(f'{t.cells} SEMI JOIN n USING (key, w)')}) c "
+            f"({t.merged_cells(fired_cells)}) c "
             f"JOIN n USING (key, w) ORDER BY c.key, c.w"
         ).to_arrow_table()
         return [self._window_hit(d, r) for r in rows.to_pylist()]
