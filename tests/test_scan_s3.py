@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from trailguard.cli import EXIT_FINDINGS, EXIT_OK, EXIT_UNREADABLE, app
 from trailguard.detect.registry import example_files
 from trailguard.findings.store import FindingFilter, Store
+from trailguard.sources.base import SourceObject
 
 runner = CliRunner()
 
@@ -73,3 +75,42 @@ def test_scan_s3_bad_object_and_missing_bucket(
     )
     assert missing.exit_code == EXIT_UNREADABLE
     assert "no-such-bucket" in missing.output
+
+
+def test_s3_objects_are_read_by_reader_processes(
+    s3_client: Any, moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 objects go to the reader processes (each opens them with a client of its own)
+    and give what one process gives: findings, counts and the bad object's reason."""
+    import trailguard.scan
+    from trailguard.detect.registry import builtin_detections
+    from trailguard.scan import Scanner
+    from trailguard.sources.s3 import S3Source
+
+    _upload(s3_client, "pooled")
+    s3_client.put_object(Bucket="pooled", Key="AWSLogs/zz-bad.json.gz", Body=b"\x1f\x8b\x08junk")
+    submitted: list[str] = []
+
+    class CountingPool(trailguard.scan.ReaderPool):
+        def submit(self, obj: SourceObject) -> None:
+            submitted.append(obj.name)
+            super().submit(obj)
+
+    monkeypatch.setattr(trailguard.scan, "ReaderPool", CountingPool)
+    results = []
+    for workers in (0, 2):
+        store = Store.open(tmp_path / f"w{workers}.db")
+        try:
+            source = S3Source.from_url("s3://pooled/AWSLogs/", endpoint_url=moto_server)
+            summary = Scanner(store, builtin_detections(), workers=workers).scan([source])
+            found = [
+                (f["type"], f["service"]["count"]) for f in store.list_findings(FindingFilter())
+            ]
+            bad = [(q.object, q.reason) for q in store.quarantined()]
+            results.append((summary.objects, dict(summary.events), found, bad))
+        finally:
+            store.close()
+    assert results[0] == results[1]
+    assert results[1][2] == [("Policy:IAMUser/RootCredentialUsage", 2)]
+    assert results[1][3] and results[1][3][0][0] == "s3://pooled/AWSLogs/zz-bad.json.gz"
+    assert len(submitted) == 4 and all(n.startswith("s3://pooled/") for n in submitted)

@@ -409,8 +409,14 @@ class Scanner:
     def _to_pool(self, obj: SourceObject) -> bool:
         """JSON logs decode under the GIL, so they go to reader processes; flow logs
         parse in C++ with the GIL released, so a thread reads them without the cost
-        of sending batches between processes."""
-        return picklable(obj) and peek_kind(obj, self.options) in POOLED_KINDS
+        of sending batches between processes.  S3 objects all go to reader processes:
+        reading them waits on the network, which several processes overlap, and a
+        look at their first bytes would cost a request each."""
+        if not picklable(obj):
+            return False
+        if obj.name.startswith("s3://"):
+            return True
+        return peek_kind(obj, self.options) in POOLED_KINDS
 
     @staticmethod
     def _take(pool: ReaderPool) -> Iterator[_Item]:

@@ -19,12 +19,14 @@ Workers are forked from a server process that has already imported them
 Objects are handed out round-robin and taken back in the same order, so the
 caller sees exactly the sequence a single-process read would give.
 
-Only objects that can be pickled (local files) go to workers; the caller reads
-the others itself.
+Only objects that can be pickled go to workers (local files, and S3 objects
+listed with a client the source made, which a worker makes again with the
+caller's AWS settings); the caller reads the others itself.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections import deque
 from collections.abc import Iterator
@@ -103,8 +105,14 @@ def _work(
     block: str,
     slot_bytes: int,
     options: ReadOptions,
+    aws_env: dict[str, str],
 ) -> None:
     """A worker's loop: read each object it is given, send batches, then the tallies."""
+    # the caller's AWS settings now (the fork server's copy of the environment may be
+    # older), for the S3 clients a worker makes to open S3 objects itself
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(aws_env)
     sender = _Sender(results, freed, block, slot_bytes)
     try:
         _serve(tasks, sender, options)
@@ -148,6 +156,7 @@ class ReaderPool:
         pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
         frees = [ctx.Pipe(duplex=False) for _ in range(workers)]
         self._blocks = [SharedMemory(create=True, size=SLOTS * slot_bytes) for _ in range(workers)]
+        aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
         self._results: list[Connection] = [r for r, _ in pipes]
         self._freed: list[Connection] = [w for _, w in frees]
         self._procs: list[BaseProcess] = [
@@ -160,6 +169,7 @@ class ReaderPool:
                     self._blocks[i].name,
                     slot_bytes,
                     options,
+                    aws_env,
                 ),
                 name=f"trailguard-reader-{i}",
                 daemon=True,

@@ -11,7 +11,7 @@ that object's opener or stream, so the caller can set that object aside and go o
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
@@ -120,6 +120,7 @@ class S3Source:
         client: S3Client,
         page_size: int | None = None,
         owns_client: bool = False,
+        endpoint_url: str | None = None,
     ) -> None:
         if page_size is not None and page_size < 1:
             raise ValueError(f"page_size must be positive, not {page_size}")
@@ -128,6 +129,7 @@ class S3Source:
         self.client = client
         self.page_size = page_size
         self._owns_client = owns_client
+        self.endpoint_url = endpoint_url
 
     @classmethod
     def from_url(
@@ -147,7 +149,14 @@ class S3Source:
         owns_client = client is None
         if client is None:
             client = make_client(endpoint_url, url)
-        return cls(bucket, prefix, client=client, page_size=page_size, owns_client=owns_client)
+        return cls(
+            bucket,
+            prefix,
+            client=client,
+            page_size=page_size,
+            owns_client=owns_client,
+            endpoint_url=endpoint_url,
+        )
 
     @property
     def url(self) -> str:
@@ -188,17 +197,56 @@ class S3Source:
             if key.endswith(_SKIP_SUFFIXES):
                 continue
             etag = obj["ETag"].strip('"')
+            opener: Callable[[], BinaryIO] = (
+                # a client we made can be made again elsewhere; one we were given cannot
+                S3Opener(self.bucket, key, etag, self.endpoint_url, self.client)
+                if self._owns_client
+                else partial(self._open, key, etag)
+            )
             yield SourceObject(
-                name=f"s3://{self.bucket}/{key}",
-                version=etag,
-                size=obj["Size"],
-                opener=partial(self._open, key, etag),
+                name=f"s3://{self.bucket}/{key}", version=etag, size=obj["Size"], opener=opener
             )
 
     def _open(self, key: str, etag: str) -> BinaryIO:
-        name = f"s3://{self.bucket}/{key}"
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key, IfMatch=etag)
-        except (BotoCoreError, ClientError) as exc:
-            raise SourceError(f"{name}: cannot open: {_describe(exc)}") from exc
-        return io.BufferedReader(_S3Stream(response["Body"], name), _BUFFER_SIZE)
+        return open_object(self.client, self.bucket, key, etag)
+
+
+def open_object(client: S3Client, bucket: str, key: str, etag: str) -> BinaryIO:
+    """A buffered stream over one object, at the version ``etag`` names (``If-Match``)."""
+    name = f"s3://{bucket}/{key}"
+    try:
+        response = client.get_object(Bucket=bucket, Key=key, IfMatch=etag)
+    except (BotoCoreError, ClientError) as exc:
+        raise SourceError(f"{name}: cannot open: {_describe(exc)}") from exc
+    return io.BufferedReader(_S3Stream(response["Body"], name), _BUFFER_SIZE)
+
+
+#: this process's clients, by endpoint (a reader process makes its own)
+_CLIENTS: dict[str | None, S3Client] = {}
+
+
+class S3Opener:
+    """Opens one listed object.  It can be pickled (the client is left behind), so that a
+    reader process opens the object itself, with a client of its own made from the same
+    endpoint and AWS settings."""
+
+    __slots__ = ("bucket", "client", "endpoint_url", "etag", "key")
+
+    def __init__(
+        self, bucket: str, key: str, etag: str, endpoint_url: str | None, client: S3Client | None
+    ) -> None:
+        self.bucket, self.key, self.etag = bucket, key, etag
+        self.endpoint_url, self.client = endpoint_url, client
+
+    def __call__(self) -> BinaryIO:
+        client = self.client
+        if client is None:
+            client = _CLIENTS.get(self.endpoint_url)
+            if client is None:
+                client = _CLIENTS[self.endpoint_url] = make_client(
+                    self.endpoint_url, f"s3://{self.bucket}/{self.key}"
+                )
+        return open_object(client, self.bucket, self.key, self.etag)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (S3Opener, (self.bucket, self.key, self.etag, self.endpoint_url, None))
