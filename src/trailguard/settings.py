@@ -85,7 +85,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "workers",
         int,
         None,
-        "Reader processes for local files (0: read in the main process). Default: one per CPU.",
+        "Reader processes for JSON logs and S3 objects (0: read in the main process). "
+        "Default: one per CPU.",
         minimum=0,
     ),
     Setting("posture_concurrency", int, 8, "AWS calls trailguard posture makes at once."),
