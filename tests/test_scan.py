@@ -267,3 +267,50 @@ def test_compacted_window_state_survives_across_runs(
     assert scans[0]["service"]["additionalInfo"]["value"]["distinctCount"] == len(lines)
     # the evidence names the object that held the earliest probe, as saved by name
     assert scans[0]["service"]["evidence"]["firstOccurrence"]["object"] == str(a.resolve())
+
+
+def test_object_whose_reader_died_is_read_again_next_scan(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader process killed while reading an object: the scan goes on, reports the
+    object, writes no checkpoint for it, and the next scan reads it in full."""
+    import os
+    import signal
+
+    import trailguard.scan
+
+    victim = sorted(p for p in data.rglob("*") if p.name.endswith(".json.gz"))[0]
+
+    class KillingPool(trailguard.scan.ReaderPool):
+        def take(self) -> Any:
+            obj, worker = self._inflight[0]
+            for reading, batch in super().take():
+                if batch is not None and obj.name == str(victim.resolve()):
+                    pid = self._procs[worker].pid
+                    assert pid is not None
+                    os.kill(pid, signal.SIGKILL)
+                    continue  # this object's batches are lost with its reader
+                yield reading, batch
+
+    monkeypatch.setattr(trailguard.scan, "ReaderPool", KillingPool)
+    store = Store.open(tmp_path / "s.db")
+    first = Scanner(store, DETECTIONS, workers=1).scan([LocalSource(data)])
+    # one object died with its reader (the victim, or the next one if the victim was
+    # already read); the ones queued behind it went to a new reader
+    [died] = first.failed_objects
+    assert "died" in died.reason
+    version = next(LocalSource(Path(died.object)).objects()).version
+    assert not store.is_committed(died.object, version)
+    assert first.objects == len([p for p in data.rglob("*") if p.is_file()])
+    monkeypatch.undo()
+    second = Scanner(store, DETECTIONS, workers=1).scan([LocalSource(data)])
+    assert second.objects == 1 and not second.failed_objects
+    assert store.is_committed(died.object, version)
+
+
+def test_an_object_given_twice_keeps_one_quarantine_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Records": [{"eventTime": "2026-11-02T10:00:00Z", "eventName": 5}]}')
+    store = Store.open(tmp_path / "s.db")
+    Scanner(store, DETECTIONS).scan([LocalSource(bad), LocalSource(bad)])
+    assert len(store.quarantined()) == 1

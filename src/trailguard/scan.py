@@ -454,7 +454,11 @@ class Scanner:
         """Write finished objects in one transaction, then count them in the summary."""
         if not done:
             return
-        result = self.store.commit_objects([c for _, _, c in done], now_ms=int(self.clock() * 1000))
+        # an object whose reader process died is reported, not checkpointed: the next scan
+        # reads it again (its window changes and hits, if any, wait for that too)
+        result = self.store.commit_objects(
+            [c for _, r, c in done if not r.retry], now_ms=int(self.clock() * 1000)
+        )
         self.delta_ids.extend(result.delta_ids)
         severity = {
             finding_id(h.finding_type, h.account_id, h.region, h.resource_key, h.actor_key): (
@@ -470,7 +474,8 @@ class Scanner:
                 summary.updated[fid] = severity[fid]
         for obj, reading, _ in done:
             ctx = reading.ctx
-            self.committed[obj.name] = (obj.version, ctx.rejected_count)
+            if not reading.retry:
+                self.committed[obj.name] = (obj.version, ctx.rejected_count)
             summary.objects += 1
             summary.bytes += obj.size
             summary.kinds[reading.kind] += 1

@@ -146,3 +146,57 @@ def test_readers_are_forked_from_the_server() -> None:
         assert parent != os.getpid()
     finally:
         pool.close()
+
+
+def test_no_room_in_shared_memory_falls_back_to_the_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared memory that cannot be reserved (a full /dev/shm) means every batch goes
+    through the pipe, not a reader killed by SIGBUS halfway."""
+    import errno
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    paths = _files(tmp_path)
+    options = ReadOptions(batch_rows=2000)
+    expected = _in_process(paths, options)
+    pool = ReaderPool(2, options)
+    try:
+        assert pool._blocks == [] and pool.slot_bytes == 0
+        for path in paths:
+            [obj] = LocalSource(path).objects()
+            pool.submit(obj)
+        for want, _ in expected:
+            taken = list(pool.take())
+            got = pa.Table.from_batches([b for _, b in taken if b is not None], schema=want.schema)
+            assert got.equals(want)
+    finally:
+        pool.close()
+
+
+def test_a_reader_that_dies_is_reported_for_another_try(tmp_path: Path) -> None:
+    """A reader killed mid-object: the object is failed and marked to be read again (no
+    exception, and its kind stays what its batches said)."""
+    import signal
+
+    paths = _files(tmp_path)
+    pool = ReaderPool(1, ReadOptions(batch_rows=100), slot_bytes=64 * 1024)
+    try:
+        [obj] = LocalSource(paths[1]).objects()
+        pool.submit(obj)
+        taken = pool.take()
+        reading, batch = next(taken)
+        assert batch is not None
+        [proc] = pool._procs
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        rest = list(taken)
+        reading, last = rest[-1]
+        assert last is None
+        assert reading.failed and reading.retry
+        assert reading.kind == "cloudtrail"
+        assert "died" in reading.ctx.rejects[-1].reason
+    finally:
+        pool.close()

@@ -436,7 +436,10 @@ class Store:
         """
         if not objects:
             return CommitResult([], [])
-        names = [o.name for o in objects]
+        # an object given twice (overlapping paths): its last reading's quarantine and
+        # checkpoint stand, as when each was committed in turn
+        last = list({o.name: o for o in objects}.values())
+        names = [o.name for o in last]
         try:
             with self.engine.begin() as conn:
                 take_writer_lock(conn)
@@ -453,7 +456,7 @@ class Store:
                         "reason": r.reason,
                         "recorded_at": now_ms,
                     }
-                    for o in objects
+                    for o in last
                     for r in o.rejects
                 ]
                 if q:
@@ -471,7 +474,7 @@ class Store:
                             "failed": o.failed,
                             "committed_at": now_ms,
                         }
-                        for o in objects
+                        for o in last
                     ],
                     ("object",),
                 )

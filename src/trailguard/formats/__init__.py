@@ -55,6 +55,8 @@ class ObjectReading:
     kind: Kind = "unknown"
     rows: int = 0
     failed: bool = False
+    #: failed for a reason outside the object (a reader process died): not checkpointed
+    retry: bool = False
     ctx: ReadContext = field(init=False)
 
     def __post_init__(self) -> None:

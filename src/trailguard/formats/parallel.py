@@ -26,6 +26,7 @@ caller's AWS settings); the caller reads the others itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from collections import deque
@@ -33,7 +34,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pyarrow as pa
 
@@ -57,6 +58,27 @@ SLOT_BYTES: Final = 16 * 1024 * 1024
 SLOTS: Final = 2
 
 
+def _reserve(workers: int, slot_bytes: int) -> list[SharedMemory]:
+    """Each worker's block of slots, its memory reserved now: a block only sized (as
+    ``SharedMemory`` does) is backed page by page as it is written, and a full ``/dev/shm``
+    (64 MB in a default container) then kills the writer with SIGBUS.  If the space is
+    not there, no blocks: every batch goes through the pipe instead."""
+    blocks: list[SharedMemory] = []
+    try:
+        for _ in range(workers):
+            block = SharedMemory(create=True, size=SLOTS * slot_bytes)
+            blocks.append(block)
+            fd = getattr(block, "_fd", -1)
+            if fd >= 0 and hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, SLOTS * slot_bytes)
+    except (OSError, ValueError):
+        for block in blocks:
+            block.close()
+            block.unlink()
+        return []
+    return blocks
+
+
 def _view(block: SharedMemory) -> memoryview:
     view = block.buf
     assert view is not None  # (None only once closed)
@@ -66,23 +88,25 @@ def _view(block: SharedMemory) -> memoryview:
 class _Sender:
     """A worker's end: batches into its free slots, their places on the pipe."""
 
-    def __init__(self, results: Connection, freed: Connection, block: str, slot_bytes: int) -> None:
+    def __init__(
+        self, results: Connection, freed: Connection, block: str | None, slot_bytes: int
+    ) -> None:
         self.results, self.freed = results, freed
-        self.shm = SharedMemory(name=block)
+        self.shm = SharedMemory(name=block) if block is not None else None
         self.free = list(range(SLOTS))
-        self.slot_bytes = slot_bytes
+        self.slot_bytes = slot_bytes if block is not None else 0
 
     def send(self, kind: str, batch: pa.RecordBatch) -> None:
         data = batch.serialize()
         if data.size <= self.slot_bytes:
             self._put(kind, data)
             return
-        if batch.num_rows > 1:  # in pieces that fit a slot (with some room to spare)
+        if batch.num_rows > 1 and self.slot_bytes:  # in pieces that fit a slot (with room)
             rows = max(1, batch.num_rows * self.slot_bytes // (data.size + data.size // 4))
             for start in range(0, batch.num_rows, rows):
                 self.send(kind, batch.slice(start, rows))
             return
-        # one row larger than a slot: raw bytes on the pipe, no pickling
+        # one row larger than a slot (or no shared memory): raw bytes on the pipe, no pickling
         self.results.send(("batch", kind, -1, data.size))
         self.results.send_bytes(memoryview(data).cast("B"))
 
@@ -91,18 +115,20 @@ class _Sender:
             self.free.append(self.freed.recv())  # wait until the reader has copied one out
         slot = self.free.pop()
         start = slot * self.slot_bytes
+        assert self.shm is not None
         _view(self.shm)[start : start + data.size] = memoryview(data).cast("B")
         self.results.send(("batch", kind, slot, data.size))
 
     def close(self) -> None:
-        self.shm.close()
+        if self.shm is not None:
+            self.shm.close()
 
 
 def _work(
     tasks: Any,
     results: Connection,
     freed: Connection,
-    block: str,
+    block: str | None,
     slot_bytes: int,
     options: ReadOptions,
     aws_env: dict[str, str],
@@ -141,48 +167,94 @@ def _serve(tasks: Any, sender: _Sender, options: ReadOptions) -> None:
                     rejects,
                 )
             )
+        except _GONE:
+            return  # the pool has closed its ends (the scan stopped): nothing left to say
         except Exception as exc:  # a reader bug: the object is reported unreadable, not the run
-            results.send(("error", reading.kind, f"{type(exc).__name__}: {exc}"))
+            try:
+                results.send(("error", reading.kind, f"{type(exc).__name__}: {exc}"))
+            except _GONE:
+                return
+
+
+#: what a worker's pipes raise once the pool has closed them (reading errors are caught
+#: by the reading itself, so these come from the pipes)
+_GONE: Final = (EOFError, BrokenPipeError, ConnectionResetError)
+
+
+_T = TypeVar("_T")
+
+
+def _place(items: list[_T], i: int, item: _T) -> None:
+    """``items[i] = item``, appending when ``i`` is the next index."""
+    if i < len(items):
+        items[i] = item
+    else:
+        items.append(item)
 
 
 class ReaderPool:
     """``workers`` reader processes; :meth:`submit` objects, then :meth:`take` them in order."""
 
     def __init__(self, workers: int, options: ReadOptions, slot_bytes: int = SLOT_BYTES) -> None:
-        ctx = processes.context()
+        self._ctx = processes.context()
         self.options = options
-        self.slot_bytes = slot_bytes
-        self._tasks = [ctx.Queue() for _ in range(workers)]
-        pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
-        frees = [ctx.Pipe(duplex=False) for _ in range(workers)]
-        self._blocks = [SharedMemory(create=True, size=SLOTS * slot_bytes) for _ in range(workers)]
-        aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-        self._results: list[Connection] = [r for r, _ in pipes]
-        self._freed: list[Connection] = [w for _, w in frees]
-        self._procs: list[BaseProcess] = [
-            ctx.Process(
-                target=_work,
-                args=(
-                    self._tasks[i],
-                    pipes[i][1],
-                    frees[i][0],
-                    self._blocks[i].name,
-                    slot_bytes,
-                    options,
-                    aws_env,
-                ),
-                name=f"trailguard-reader-{i}",
-                daemon=True,
-            )
-            for i in range(workers)
-        ]
-        for p in self._procs:
-            p.start()
-        for (_, w), (r, _) in zip(pipes, frees, strict=True):
-            w.close()  # the workers hold the writing ends of results
-            r.close()  # and the reading ends of freed slots
+        self._blocks = _reserve(workers, slot_bytes)
+        self.slot_bytes = slot_bytes if self._blocks else 0
+        self._aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+        self._tasks: list[Any] = []
+        self._results: list[Connection] = []
+        self._freed: list[Connection] = []
+        self._procs: list[BaseProcess] = []
+        try:
+            for i in range(workers):
+                self._start(i)
+        except BaseException:
+            self.close()
+            raise
         self._next = 0
         self._inflight: deque[tuple[SourceObject, int]] = deque()
+
+    def _start(self, i: int) -> None:
+        """Start reader ``i`` (again, if it died: with new queue and pipes)."""
+        tasks = self._ctx.Queue()
+        results, results_end = self._ctx.Pipe(duplex=False)
+        freed_end, freed = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(
+            target=_work,
+            args=(
+                tasks,
+                results_end,
+                freed_end,
+                self._blocks[i].name if self._blocks else None,
+                self.slot_bytes,
+                self.options,
+                self._aws_env,
+            ),
+            name=f"trailguard-reader-{i}",
+            daemon=True,
+        )
+        _place(self._tasks, i, tasks)
+        _place(self._results, i, results)
+        _place(self._freed, i, freed)
+        _place(self._procs, i, proc)
+        try:
+            proc.start()
+        finally:
+            results_end.close()  # the worker holds the writing end of its results
+            freed_end.close()  # and the reading end of its freed slots
+
+    def _restart(self, i: int) -> None:
+        """Replace dead reader ``i`` and hand the new one the objects queued for the old."""
+        old_tasks, old_results, old_freed = self._tasks[i], self._results[i], self._freed[i]
+        self._procs[i].join(timeout=1)
+        self._start(i)
+        for conn in (old_results, old_freed):
+            conn.close()
+        old_tasks.close()
+        old_tasks.cancel_join_thread()
+        for obj, worker in self._inflight:
+            if worker == i:
+                self._tasks[i].put(obj)
 
     @property
     def inflight(self) -> int:
@@ -204,7 +276,8 @@ class ReaderPool:
         reading = ObjectReading(obj, self.options)
         while True:
             msg = self._get(worker, obj)
-            reading.kind = msg[1]
+            if msg[0] != "died":  # (batches already handed on keep the kind they came with)
+                reading.kind = msg[1]
             if msg[0] == "batch":
                 log_type = reading.log_type
                 assert log_type is not None
@@ -218,6 +291,13 @@ class ReaderPool:
                 reading.rows, reading.failed = rows, failed
                 reading.ctx.rejects = [Reject(*r) for r in rejects]
                 reading.ctx.rejected_count = count
+            elif msg[0] == "died":
+                # not the object's fault (killed, out of memory...): reported, and read again
+                # by the next scan, since no checkpoint is written for it; the objects queued
+                # behind it go to a new reader
+                reading.failed = reading.retry = True
+                reading.ctx.reject("object", f"{msg[2]}; it will be read again by the next scan")
+                self._restart(worker)
             else:
                 reading.failed = True
                 reading.ctx.reject("object", f"internal error while reading: {msg[2]}")
@@ -231,12 +311,13 @@ class ReaderPool:
         start = slot * self.slot_bytes
         with _view(self._blocks[worker])[start : start + size] as view:
             data = bytes(view)
-        self._freed[worker].send(slot)
+        with contextlib.suppress(OSError):  # the worker has died: the next message says so
+            self._freed[worker].send(slot)
         return data
 
     def _get(self, worker: int, obj: SourceObject) -> tuple[Any, ...]:
         conn = self._results[worker]
-        died = ("error", "unknown", f"reader process died reading {obj.name}")
+        died = ("died", "unknown", f"reader process died reading {obj.name}")
         while not conn.poll(1.0):
             if not self._procs[worker].is_alive() and not conn.poll(0):
                 return died
@@ -248,10 +329,13 @@ class ReaderPool:
 
     def close(self) -> None:
         for q in self._tasks:
-            q.put(None)
+            with contextlib.suppress(ValueError, OSError):  # (a queue closed by a restart)
+                q.put(None)
         for conn in [*self._results, *self._freed]:
             conn.close()  # a worker still sending (or waiting for a slot) gets an error and stops
         for p in self._procs:
+            if p.pid is None:
+                continue  # never started
             p.join(timeout=2)
             if p.is_alive():
                 p.terminate()
