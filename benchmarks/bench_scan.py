@@ -20,7 +20,9 @@ then trailguard's ratio to the typed floor and the targets.  ``--rss-scaling`` s
 the flow logs once (1x) and ten times over (10x, as hard links with distinct names, so
 no data is copied) and compares the two peak RSS figures.
 
-The page cache is warmed first; every figure is the best of ``--repeat`` runs.
+The page cache is warmed first; every figure is the best of ``--repeat`` runs, and the
+typed floors and the scan are timed in alternating rounds (so that a slow spell of a
+shared machine does not favour one side of the ratio).
 """
 
 from __future__ import annotations
@@ -353,26 +355,33 @@ def bench_type(ds: Dataset, args: argparse.Namespace, tg: list[str] | None, work
     if not args.no_zcat and shutil.which("zcat"):
         sec, _ = best_of(args.repeat, lambda: zcat(ds.files))
         rows.append(Row("gunzip (zcat > /dev/null)", sec))
-    typed_sec, events = best_of(args.repeat, typed(ds))
+    # the issue's floor for JSON logs: its figures (gunzip alone ~3.4M flow records/s, ~1.25M
+    # Resolver queries/s) are zlib's; the ISA-L floor is the stricter one, and the verdict's
+    floor, zlib_floor = typed(ds), (typed(ds, zlib_gunzip) if ds.log_type != "vpcflow" else None)
+    typed_sec = zlib_sec = float("inf")
+    events: int | None = 0
+    run: Run | None = None
+    # the floors and the scan in alternating rounds, so that all of them see the shared
+    # machine in the same states (timed one after the other, a slow spell favours one side)
+    for _ in range(args.repeat):
+        sec, events = best_of(1, floor)
+        typed_sec = min(typed_sec, sec)
+        if zlib_floor is not None:
+            zlib_sec = min(zlib_sec, best_of(1, zlib_floor)[0])
+        if tg is not None and (run is None or run.returncode in (0, 3, 4)):
+            this = scan(tg, ds.roots, work, 1)
+            if run is None or this.returncode not in (0, 3, 4) or this.seconds < run.seconds:
+                run = this
     ds.events = events or 0
     rows.append(Row(TYPED_LABEL[ds.log_type] + " (ISA-L)", typed_sec))
-    zlib_sec = None
-    if ds.log_type != "vpcflow":
-        # the issue's floor: its figures (gunzip alone ~3.4M flow records/s, ~1.25M Resolver
-        # queries/s) are zlib's; the ISA-L floor above is the stricter one
-        zlib_sec, _ = best_of(args.repeat, typed(ds, zlib_gunzip))
+    if zlib_floor is not None:
         rows.append(Row(TYPED_LABEL[ds.log_type] + " (zlib)", zlib_sec))
-    run: Run | None = None
-    if tg is not None:
-        run = scan(tg, ds.roots, work, args.repeat)
-        if run.returncode in (0, 3, 4):
-            note = f"exit {run.returncode}" + (
-                " (unreadable inputs!)" if run.returncode == 4 else ""
-            )
-            rows.append(Row("trailguard scan", run.seconds, rss=run.peak_rss, note=note))
-            if args.startup:
-                net = max(run.seconds - args.startup, 1e-9)
-                rows.append(Row("trailguard scan, less startup", net, note="(estimate)"))
+    if run is not None and run.returncode in (0, 3, 4):
+        note = f"exit {run.returncode}" + (" (unreadable inputs!)" if run.returncode == 4 else "")
+        rows.append(Row("trailguard scan", run.seconds, rss=run.peak_rss, note=note))
+        if args.startup:
+            net = max(run.seconds - args.startup, 1e-9)
+            rows.append(Row("trailguard scan, less startup", net, note="(estimate)"))
     print_table(ds, rows)
     if run is None:
         return
@@ -392,7 +401,7 @@ def bench_type(ds: Dataset, args: argparse.Namespace, tg: list[str] | None, work
     tg_rate = ds.events / run.seconds
     floor_rate = ds.events / typed_sec
     ratio = tg_rate / floor_rate
-    if zlib_sec is not None:
+    if zlib_floor is not None:
         print(f"trailguard / typed floor with zlib's gunzip: {zlib_sec / run.seconds:.2f}")
     print(f"trailguard / typed floor (ISA-L): {ratio:.2f}", end="")
     if ds.log_type == "vpcflow":
