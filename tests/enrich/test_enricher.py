@@ -248,3 +248,31 @@ def test_domain_lists_apply_to_host_names_in_cloudtrail_source(enricher: Enriche
     assert result.trusted_rows == 1  # friendly.example.com is on the trusted list
     assert out["_pos"] == [0, 2, 3]
     assert out["sourceIPAddress__threat_custom"] == ["bad-ips", "narrow", None]
+
+
+def test_address_columns_looked_up_together_as_each_alone(enricher: Enricher) -> None:
+    """A flow's sources and destinations are looked up together (one set of distinct
+    addresses); each column's values are those it gets looked up on its own."""
+    pairs = [
+        ("10.0.0.1", "198.51.100.7"),
+        ("198.51.100.200", "10.0.0.1"),
+        ("8.8.4.4", "185.220.101.1"),
+        ("10.0.0.1", "52.95.110.1"),
+        (None, "-"),
+        ("2600:1f18::1", "2001:db8:bad::9"),
+    ]
+    batch = flows(*pairs)
+    together, trusted = enricher._addresses(
+        [("srcaddr", batch.column("srcaddr")), ("dstaddr", batch.column("dstaddr"))]
+    )
+    for name in ("srcaddr", "dstaddr"):
+        alone, alone_trusted = enricher._addresses([(name, batch.column(name))])
+        mine = {k: v for k, v in together.items() if k.startswith(name + "__")}
+        assert list(mine) == list(alone)
+        assert {k: v.to_pylist() for k, v in mine.items()} == {
+            k: v.to_pylist() for k, v in alone.items()
+        }
+        assert trusted[name] is not None and alone_trusted[name] is not None
+        assert trusted[name].tolist() == alone_trusted[name].tolist()
+    assert together["dstaddr__threat_custom"].to_pylist()[0] == "narrow"
+    assert together["srcaddr__trusted"].to_pylist()[1] == "office"

@@ -214,13 +214,15 @@ class Enricher:
         columns: dict[str, pa.Array] = {}
         trusted: list[np.ndarray] = []
         watch = TRUSTED_COLUMNS.get(log_type, ())
-        for name in ADDRESS_COLUMNS.get(log_type, ()):
-            if name in names:
-                hosts = name in HOST_COLUMNS.get(log_type, ())
-                added, is_trusted = self._addresses(name, data.column(name), hosts)
-                columns.update(added)
-                if name in watch and is_trusted is not None:
-                    trusted.append(is_trusted)
+        present = [n for n in ADDRESS_COLUMNS.get(log_type, ()) if n in names]
+        hosts = [n for n in present if n in HOST_COLUMNS.get(log_type, ())]
+        plain = [n for n in present if n not in hosts]
+        for group, as_hosts in ((plain, False), (hosts, True)):
+            if not group:
+                continue
+            added, trusted_rows = self._addresses([(n, data.column(n)) for n in group], as_hosts)
+            columns.update(added)
+            trusted.extend(t for n, t in trusted_rows.items() if n in watch and t is not None)
         for name in DOMAIN_COLUMNS.get(log_type, ()):
             if name in names:
                 added, is_trusted = self._domains(name, data.column(name))
@@ -248,66 +250,82 @@ class Enricher:
         return results
 
     def _addresses(
-        self, name: str, col: pa.Array, hosts: bool = False
-    ) -> tuple[dict[str, pa.Array], np.ndarray | None]:
-        """The columns of one address column, and which rows are trusted (None: no lists).
+        self, columns: list[tuple[str, pa.Array | pa.ChunkedArray]], hosts: bool = False
+    ) -> tuple[dict[str, pa.Array], dict[str, np.ndarray | None]]:
+        """The enrichment columns of address columns of equal length, and per column which
+        rows are trusted (None: no trusted lists).
 
-        Everything is looked up once per distinct address; the new columns are dictionary
-        arrays over the distinct values, so repeats cost nothing."""
-        rows, distinct = _distinct(col)
-        parsed = parse_distinct(distinct)
-        n = len(col)
-        out: dict[str, pa.Array] = {}
-        for category, lookup in self.threat.items():
-            if lookup.empty:
-                out[f"{name}__threat_{category}"] = _NULLS(n)
-                out[f"{name}__threat_{category}_name"] = _NULLS(n)
-                continue
-            lists, names = lookup.label(_find(lookup, parsed, distinct, hosts))
-            out[f"{name}__threat_{category}"] = _per_row(rows, lists)
-            out[f"{name}__threat_{category}_name"] = _per_row(rows, names)
-        is_trusted = None
-        if self.trusted.empty:
-            out[f"{name}__trusted"] = _NULLS(n)
+        Everything is looked up once per distinct address of all the columns together (a
+        flow's sources and destinations share most of theirs); the new columns are
+        dictionary arrays over the distinct values, so repeats cost nothing."""
+        n = len(columns[0][1])
+        if len(columns) == 1:
+            joined = columns[0][1]
         else:
-            idx = _find(self.trusted, parsed, distinct, hosts)
-            out[f"{name}__trusted"] = _per_row(rows, self.trusted.label(idx)[0])
-            is_trusted = _rows_where(rows, idx >= 0)
+            joined = pa.chunked_array(
+                [c for _, col in columns for c in _chunks(col)], type=columns[0][1].type
+            )
+        all_rows, distinct = _distinct(joined)
+        parsed = parse_distinct(distinct)
+        threat = {
+            category: None if lookup.empty else lookup.label(_find(lookup, parsed, distinct, hosts))
+            for category, lookup in self.threat.items()
+        }
+        trusted_idx = None if self.trusted.empty else _find(self.trusted, parsed, distinct, hosts)
         public = is_public(parsed)
-        out[f"{name}__public"] = pa.array(_rows_where(rows, public), pa.bool_())
-        out.update(self._geo(name, rows, distinct, parsed, public))
-        return out, is_trusted
+        geo = self._geo_values(distinct, parsed, public)
+        out: dict[str, pa.Array] = {}
+        trusted_rows: dict[str, np.ndarray | None] = {}
+        for k, (name, _) in enumerate(columns):
+            rows = all_rows if len(columns) == 1 else all_rows.slice(k * n, n)
+            for category, labels in threat.items():
+                if labels is None:
+                    out[f"{name}__threat_{category}"] = _NULLS(n)
+                    out[f"{name}__threat_{category}_name"] = _NULLS(n)
+                else:
+                    out[f"{name}__threat_{category}"] = _per_row(rows, labels[0])
+                    out[f"{name}__threat_{category}_name"] = _per_row(rows, labels[1])
+            if trusted_idx is None:
+                out[f"{name}__trusted"] = _NULLS(n)
+                trusted_rows[name] = None
+            else:
+                out[f"{name}__trusted"] = _per_row(rows, self.trusted.label(trusted_idx)[0])
+                trusted_rows[name] = _rows_where(rows, trusted_idx >= 0)
+            out[f"{name}__public"] = pa.array(_rows_where(rows, public), pa.bool_())
+            for suffix, values in geo.items():
+                if values is None:
+                    out[f"{name}__{suffix}"] = _NULLS(n)
+                elif isinstance(values, np.ndarray):
+                    out[f"{name}__{suffix}"] = pa.array(_rows_where(rows, values), pa.bool_())
+                else:
+                    out[f"{name}__{suffix}"] = _per_row(rows, values)
+        return out, trusted_rows
 
-    def _geo(
-        self,
-        name: str,
-        rows: pa.Int32Array,
-        distinct: pa.Array,
-        parsed: ParsedAddresses,
-        public: np.ndarray,
-    ) -> dict[str, pa.Array]:
+    def _geo_values(
+        self, distinct: pa.Array, parsed: ParsedAddresses, public: np.ndarray
+    ) -> dict[str, pa.Array | np.ndarray | None]:
+        """Per distinct address, in column order: the geo fields and the AWS ones (flags as
+        numpy arrays; None for a column that is null throughout)."""
         geo = self.geo.columns(distinct, parsed, public)
-        out = {
-            f"{name}__country": _per_row(rows, geo.country_code),
-            f"{name}__country_name": _per_row(rows, geo.country_name),
-            f"{name}__city": _per_row(rows, geo.city),
-            f"{name}__asn": _per_row(rows, geo.asn),
-            f"{name}__as_org": _per_row(rows, geo.as_org),
+        out: dict[str, pa.Array | np.ndarray | None] = {
+            "country": geo.country_code,
+            "country_name": geo.country_name,
+            "city": geo.city,
+            "asn": geo.asn,
+            "as_org": geo.as_org,
         }
         if self.has_aws_ranges:
             _, label = self.aws.label(self.aws.addresses.lookup(parsed))
             parts = pc.split_pattern(label, " ", max_splits=1)
-            is_aws = pc.is_valid(label).to_numpy(zero_copy_only=False)
-            out[f"{name}__aws"] = pa.array(_rows_where(rows, is_aws), pa.bool_())
-            out[f"{name}__aws_service"] = _per_row(rows, pc.list_element(parts, 0))
-            out[f"{name}__aws_region"] = _per_row(rows, pc.list_element(parts, 1))
+            out["aws"] = pc.is_valid(label).to_numpy(zero_copy_only=False)
+            out["aws_service"] = pc.list_element(parts, 0)
+            out["aws_region"] = pc.list_element(parts, 1)
         else:
-            amazon = pc.fill_null(
+            out["aws"] = pc.fill_null(
                 pc.is_in(geo.as_org, value_set=pa.array(sorted(AMAZON_AS_ORGS))), False
             ).to_numpy(zero_copy_only=False)
-            out[f"{name}__aws"] = pa.array(_rows_where(rows, amazon), pa.bool_())
-            out[f"{name}__aws_service"] = _NULLS(len(rows))
-            out[f"{name}__aws_region"] = _NULLS(len(rows))
+            out["aws_service"] = None
+            out["aws_region"] = None
         return out
 
     def _domains(self, name: str, col: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray | None]:
@@ -357,6 +375,10 @@ def _find(lookup: _Lookup, parsed: ParsedAddresses, distinct: pa.Array, hosts: b
         named = lookup.domains.lookup(distinct)
         idx = np.where(idx >= 0, idx, named)
     return idx
+
+
+def _chunks(col: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(col.chunks) if isinstance(col, pa.ChunkedArray) else [col]
 
 
 def _NULLS(n: int) -> pa.Array:
