@@ -166,7 +166,7 @@ class Engine:
             self._events_of(events, parts, run, out)
         return out
 
-    def run_windows(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> None:
+    def run_windows(self, log_type: LogType, batch: pa.RecordBatch | pa.Table, obj: str) -> None:
         """Update the state of the windowed detections with ``batch`` (of object ``obj``)."""
         if batch.num_rows == 0 or not any(
             isinstance(d, WindowDetection) for d in self.by_type.get(log_type, ())
