@@ -14,7 +14,7 @@ For each log type found under ``DIR`` (by its S3 key layout: ``CloudTrail/``,
   with ISA-L's gunzip (the strict floor, which the verdict uses) and, for the JSON logs,
   with zlib's (the floor as the issue measured it: its gunzip figures are zlib's);
 - ``trailguard scan PATH... --db TMP.db`` run as a child process, its peak RSS taken
-  from ``wait4`` (and from psutil polling of its process tree, if larger);
+  from ``wait4`` (and from sampling its process tree through /proc, if larger);
 
 then trailguard's ratio to the typed floor and the targets.  ``--rss-scaling`` scans
 the flow logs once (1x) and ten times over (10x, as hard links with distinct names, so
@@ -224,7 +224,43 @@ class Run:
     output: str = field(repr=False, default="")
 
 
+_PAGE: int = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _proc_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc's per-thread ``children`` lists."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return out
+
+
+def _tree_rss(pid: int) -> int:
+    total = 0
+    for p in _proc_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{p}/statm") as f:
+            total += int(f.read().split()[1]) * _PAGE
+    return total
+
+
 def _poll_tree(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    """The peak RSS of ``pid``'s process tree (its reader processes are not its own
+    children, so ``wait4`` misses them), sampled every 50 ms.
+
+    From /proc where there is one (about 0.8 ms a sample on a 2-core VM): psutil's
+    recursive ``children()`` walks every process on the machine, about 1.5 ms a sample,
+    and sampled every 20 ms that took some 4% of the machine from the scan being
+    measured; now it is under 1%."""
+    if os.path.isdir(f"/proc/{pid}/task"):
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss(pid))
+            stop.wait(0.05)
+        return
     try:
         import psutil
     except ImportError:
