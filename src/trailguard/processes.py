@@ -40,5 +40,5 @@ def start_server() -> None:
     if "forkserver" in multiprocessing.get_all_start_methods():
         from multiprocessing import forkserver
 
-        context()
+        context()  # (which sets what the server imports)
         forkserver.ensure_running()

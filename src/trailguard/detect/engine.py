@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,19 +126,10 @@ class Engine:
         )
 
     def run(self, log_type: LogType, batch: pa.RecordBatch, obj: str) -> list[Hit]:
-        """Hits of the per-event detections over ``batch``; window state is updated.
-
-        One registration of the batch serves both kinds of detection (each costs
-        about a millisecond)."""
-        if batch.num_rows == 0:
-            return []
-        events = [d for d in self.by_type.get(log_type, ()) if isinstance(d, EventDetection)]
-        if not events:
-            self.run_windows(log_type, batch, obj)
-            return []
-        out: list[list[Hit]] = [[]]
-        self._events_of(events, [(batch, obj)], [0], out, then=lambda: self._windows(log_type, obj))
-        return out[0]
+        """Hits of the per-event detections over ``batch``; window state is updated."""
+        hits = self.run_events(log_type, [(batch, obj)])[0]
+        self.run_windows(log_type, batch, obj)
+        return hits
 
     def run_events(
         self, log_type: LogType, parts: Sequence[tuple[pa.RecordBatch, str]]
@@ -196,7 +187,6 @@ class Engine:
         parts: Sequence[tuple[pa.RecordBatch, str]],
         run: list[int],
         out: list[list[Hit]],
-        then: Callable[[], None] | None = None,
     ) -> None:
         """All per-event conditions in one scan of the parts ``run``; one flag column each.
 
@@ -204,7 +194,6 @@ class Engine:
         columns the conditions name); the rows themselves are taken from the batches.
         If the combined query fails, each part is queried alone, each detection on its
         own, so that only the broken one is recorded as failing (against its object).
-        ``then`` is called while the rows (of one part) are still registered as the view.
         """
         starts: list[int] = []
         numbered: list[pa.RecordBatch] = []
@@ -240,8 +229,6 @@ class Engine:
                             out[i].extend(self._event(d, obj))
                         except Exception as exc:  # a failing detection never stops the run
                             self._error(d, obj, exc)
-            if then is not None:
-                then()
         finally:
             self.con.unregister(VIEW)
         if matched is None:

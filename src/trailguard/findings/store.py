@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -221,8 +221,9 @@ class CommitResult:
     delta_ids: list[int] = field(default_factory=list)
 
 
-#: values bound in one ``IN (...)`` at most
+#: values bound in one ``IN (...)`` at most (see :func:`_chunks`)
 _IN_SLICE: Final = 1000
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,8 +446,7 @@ class Store:
                 take_writer_lock(conn)
                 result = self._write_hits(conn, [h for o in objects for h in o.hits], now_ms)
                 delta_ids = self._write_deltas(conn, [d for o in objects for d in o.deltas])
-                for i in range(0, len(names), 400):
-                    part = names[i : i + 400]
+                for part in _chunks(names):
                     conn.execute(quarantine.delete().where(quarantine.c.object.in_(part)))
                 q = [
                     {
@@ -524,11 +524,11 @@ class Store:
         fe = finding_events.c
         existing: dict[tuple[str, str], tuple[int, int, str, str]] = {}
         keys = list(rows)
-        for i in range(0, len(keys), 400):
+        for part in _chunks(keys):
             for r in conn.execute(
                 sa.select(
                     fe.finding_id, fe.event_key, fe.first_seen, fe.last_seen, fe.object, fe.position
-                ).where(sa.tuple_(fe.finding_id, fe.event_key).in_(keys[i : i + 400]))
+                ).where(sa.tuple_(fe.finding_id, fe.event_key).in_(part))
             ):
                 existing[(r[0], r[1])] = (int(r[2]), int(r[3]), r[4], r[5])
         for key, row in rows.items():
@@ -550,8 +550,7 @@ class Store:
     def _before(self, conn: Connection, ids: list[str]) -> dict[str, _Tally]:
         c = findings.c
         out: dict[str, _Tally] = {}
-        # in slices: one statement may bind only so many values (SQLite 32,766, PostgreSQL 65,535)
-        for i in range(0, len(ids), _IN_SLICE):
+        for part in _chunks(ids):
             for r in conn.execute(
                 sa.select(
                     c.id,
@@ -562,7 +561,7 @@ class Store:
                     c.first_key,
                     c.last_seen,
                     c.latest_key,
-                ).where(c.id.in_(ids[i : i + _IN_SLICE]))
+                ).where(c.id.in_(part))
             ):
                 out[r[0]] = _Tally(
                     int(r[1]), int(r[2]), bool(r[3]), (int(r[4]), r[5]), (int(r[6]), r[7])
@@ -716,12 +715,8 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
-                for chunk in _chunks([str(i) for i in replaces]):
-                    conn.execute(
-                        window_deltas.delete().where(
-                            window_deltas.c.id.in_([int(i) for i in chunk])
-                        )
-                    )
+                for chunk in _chunks(replaces):
+                    conn.execute(window_deltas.delete().where(window_deltas.c.id.in_(chunk)))
                 self._write_deltas(conn, snapshots)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot compact window state: {exc}") from exc
@@ -825,6 +820,8 @@ class Store:
             ]
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """``items`` in slices of :data:`_IN_SLICE`: one statement may bind only so many
+    values (SQLite 32,766, PostgreSQL 65,535)."""
+    for i in range(0, len(items), _IN_SLICE):
+        yield items[i : i + _IN_SLICE]
