@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
-from trailguard.detect.engine import Engine
+from trailguard.detect.engine import Engine, memory_bytes
 from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
 
 
@@ -175,3 +176,107 @@ def test_prune_forgets_old_windows_only() -> None:
     assert cells["obj"].to_pylist() == ["new"]
     assert set(values["v"].to_pylist()) == {1, 2, 3}
     assert min(cells["w"].to_pylist()) >= (1_793_700_000 + 3_600) * 1000 - 600_000
+
+
+def test_prune_keeps_the_later_windows_of_a_partition() -> None:
+    """With windows shorter than a partition, pruning at a time inside one keeps its
+    windows that start at or after that time."""
+    short = WindowDetection(
+        meta("short", "vpcflow"),
+        where="TRUE",
+        key=("interface_id", "srcaddr", "dstaddr"),
+        distinct="dstport",
+        threshold=5,
+        window=timedelta(minutes=2),
+    )
+    engine = Engine([short])
+    base = 1_793_700_000 - (1_793_700_000 % 600)  # a partition (ten minutes) starts here
+    engine.run("vpcflow", flow_batch([1, 2], start=base), "early")
+    engine.run("vpcflow", flow_batch([3, 4], start=base + 240), "late")
+    engine.take_window_changes()
+    engine.prune((base + 120) * 1000)
+    cells = pa.concat_tables([p.cells for p in engine.snapshots() if p.cells.num_rows])
+    assert cells["w"].to_pylist() == [(base + 240) * 1000]
+    assert cells["obj"].to_pylist() == ["late"]
+
+
+def many_flows(start: int, n: int) -> pa.RecordBatch:
+    """``n`` probes from distinct sources, spread over an hour from ``start``."""
+    fields = ("interface_id", "srcaddr", "dstaddr", "dstport", "start", "_pos")
+    return pa.RecordBatch.from_pydict(
+        {
+            "interface_id": ["eni-1"] * n,
+            "srcaddr": [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(n)],
+            "dstaddr": ["198.51.100.7"] * n,
+            "dstport": [22] * n,
+            "start": [datetime.fromtimestamp(start + i * 3_600 // n, tz=UTC) for i in range(n)],
+            "_pos": list(range(n)),
+        },
+        schema=pa.schema([VPCFLOW.field(f) for f in fields]),
+    )
+
+
+def test_pruning_gives_back_the_memory_of_old_windows() -> None:
+    """A long scan keeps about a retention's worth of window state in memory: pruned
+    windows leave DuckDB's memory (deleted rows alone would not), and their tables go."""
+    engine = Engine([SCAN])
+
+    def used() -> int:
+        sql = "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
+        return int(engine.con.execute(sql).fetchall()[0][0])
+
+    start = 1_793_700_000 - (1_793_700_000 % 3_600)
+    memory = []
+    for hour in range(12):
+        engine.run_windows("vpcflow", many_flows(start + hour * 3_600, 30_000), f"o{hour}")
+        engine.take_window_changes()
+        engine.prune((start + (hour - 2) * 3_600) * 1000)  # a retention of two hours
+        memory.append(used())
+    assert memory[-1] <= 1.5 * memory[3]
+    tables = engine.con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0]
+    assert tables <= 2 * 3 * 6  # three hours of ten-minute partitions, two tables each
+
+
+def test_sealed_state_gives_the_same_hits_and_snapshot() -> None:
+    """Partitions beyond the state budget are written to files and read back when a late
+    object reaches them: the hits and the saved state are those of an engine that kept
+    everything in memory."""
+    base = 1_793_700_000 - (1_793_700_000 % 600)
+    objects = [
+        ("a", [1, 2, 3], base),
+        ("b", [4, 5], base + 600),
+        ("c", [6, 7], base + 1_200),
+        ("late", [4, 5, 6, 7, 8], base + 10),  # back to the first partition
+        ("d", [9], base + 1_800),
+    ]
+
+    def run(budget: int | None) -> tuple[list[Any], list[Any], list[Any], int]:
+        engine = Engine([SCAN])
+        if budget is not None:
+            engine.state_budget = budget
+        hits, sealed = [], 0
+        for name, ports, start in objects:
+            engine.run("vpcflow", flow_batch(ports, start=start), name)
+            _, found = engine.take_window_changes()
+            hits += [(h.event_key, h.additional_info["distinctValues"], h.object) for h in found]
+            sealed = max(sealed, sum(p.sealed for p in engine.parts["scan"].values()))
+        snapshot = list(engine.snapshots())
+        values = pa.concat_tables([s.values for s in snapshot]).sort_by([("w", "ascending")])
+        cells = pa.concat_tables([s.cells for s in snapshot]).sort_by([("w", "ascending")])
+        return hits, sorted(values.to_pylist(), key=str), cells.to_pylist(), sealed
+
+    kept = run(None)
+    sealed = run(1)  # every partition but the last object's is sealed
+    assert kept[3] == 0 and sealed[3] >= 2
+    assert sealed[:3] == kept[:3]
+    assert len(kept[0]) == 1 and kept[0][0][1] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert kept[0][0][2] == "a"  # the evidence is still the earliest row, from object a
+
+
+def test_memory_sizes_read_as_duckdb_reads_them() -> None:
+    assert memory_bytes("512MB") == 512_000_000
+    assert memory_bytes("1GiB") == 1 << 30
+    assert memory_bytes(" 1.5 gb ") == 1_500_000_000
+    assert memory_bytes("4096") == 4096
+    with pytest.raises(ValueError, match="not a size"):
+        memory_bytes("lots")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -25,7 +27,7 @@ import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, EventDetection, WindowDetection
 from trailguard.detect.hit import Hit, make_hit
-from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables, quote
+from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables, literal, quote
 from trailguard.formats.schema import POS, TIME_COLUMN, LogType
 
 VIEW = "events"
@@ -39,6 +41,33 @@ ENGINE_MEMORY = "512MB"
 SNAPSHOT_ROWS = 262_144
 #: staged rows of a windowed detection folded into its state at once (at the latest)
 FOLD_ROWS = 262_144
+#: a partition of window state is compacted once its rows exceed twice its compacted
+#: rows plus this many
+COMPACT_ROWS = 65_536
+#: the share of the engine's memory that window state may hold in its tables; beyond
+#: it, the partitions used least recently are sealed (written to files) until it holds
+#: three quarters of that
+STATE_SHARE = 0.5
+
+
+@dataclasses.dataclass(slots=True)
+class _Partition:
+    """Where one partition of a windowed detection's state is, and its size."""
+
+    rows: int = 0  # values rows, duplicates included
+    compacted: int = 0  # values rows after its last compaction
+    used: int = -1  # the sequence number of the last object whose rows it took
+    sealed: bool = False  # in Parquet files (see Engine._seal), not in tables
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes in a size as DuckDB takes it: ``512MB`` (powers of 1000), ``1GiB`` (of 1024)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text, re.IGNORECASE)
+    if m is None:
+        raise ValueError(f"not a size: {text!r} (e.g. 512MB or 1GiB)")
+    number, unit, binary = m.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** " kmgt".index(unit.lower() or " "))
 
 
 def _q(name: str) -> str:
@@ -55,7 +84,7 @@ class Engine:
         *,
         memory: str = ENGINE_MEMORY,
     ) -> None:
-        spill = tempfile.mkdtemp(prefix="trailguard-state-")
+        self.spill = spill = tempfile.mkdtemp(prefix="trailguard-state-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, spill, True)
         self.con = duckdb.connect(
             config={
@@ -73,10 +102,11 @@ class Engine:
             self.by_type[d.meta.log_type].append(d)
         windows = [d for d in detections if isinstance(d, WindowDetection)]
         self.tables = {d.meta.id: WindowTables(d, i) for i, d in enumerate(windows)}
-        for t in self.tables.values():
-            for ddl in t.create():
-                self.con.execute(ddl)
+        #: per windowed detection, its partitions of state (see WindowTables)
+        self.parts: dict[str, dict[int, _Partition]] = defaultdict(dict)
         self.touched: set[str] = set()
+        #: per windowed detection, the partitions its rows went to since the last delta
+        self.touched_parts: dict[str, set[int]] = defaultdict(set)
         #: per windowed detection, the rows staged since its last fold
         self.staged: dict[str, list[pa.Table]] = defaultdict(list)
         self.staged_rows: dict[str, int] = defaultdict(int)
@@ -84,10 +114,13 @@ class Engine:
         self.seq = 0
         self.object_names: list[str] = []
         self.object_ids: dict[str, int] = {}
-        self.compacted: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
+        self.state_budget = int(memory_bytes(memory) * STATE_SHARE)
+        #: the latest event time the windows have seen (epoch ms)
+        self.latest: int | None = None
         for delta in deltas:
             self.apply(delta)
+        self._seal_over_budget()
 
     def apply(self, delta: WindowDelta) -> None:
         """Merge saved state (a delta or a snapshot) into the tables."""
@@ -98,17 +131,100 @@ class Engine:
             names = pc.unique(delta.cells.column("obj")).to_pylist() if delta.cells.num_rows else []
             for name in names:
                 self._object_id(name)
+            windows = {
+                w
+                for table in (delta.values, delta.cells)
+                if table.num_rows
+                for w in pc.unique(table.column("w")).to_pylist()
+            }
+            if delta.cells.num_rows:
+                self._saw(pc.max(delta.cells.column("last_ms")).as_py())
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
             self.con.register("tg_load_names", self._names_table())
-            self.con.execute(f"INSERT INTO {t.values} SELECT key, w, v, -1 FROM tg_load_values")
-            self.con.execute(t.insert_numbered("tg_load_cells", "tg_load_names"))
+            for p in sorted({t.partition(w) for w in windows}):
+                part = self._partition(t, p)
+                values, _ = (
+                    self._count(sql)
+                    for sql in t.insert_loaded(
+                        p, "tg_load_values", "tg_load_cells", "tg_load_names"
+                    )
+                )
+                part.rows += values
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
         finally:
             self.con.unregister("tg_load_values")
             self.con.unregister("tg_load_cells")
             self.con.unregister("tg_load_names")
+
+    def _count(self, sql: str) -> int:
+        """Run an INSERT; the rows it inserted."""
+        row = self.con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    def _saw(self, last_ms: int | None) -> None:
+        if last_ms is not None:
+            self.latest = max(self.latest if self.latest is not None else last_ms, last_ms)
+
+    def _partition(self, t: WindowTables, p: int) -> _Partition:
+        """Partition ``p`` of ``t``'s state in its tables: created on first use, read back
+        from its files if it was sealed."""
+        parts = self.parts[t.detection.meta.id]
+        part = parts.get(p)
+        if part is None:
+            for ddl in t.create(p):
+                self.con.execute(ddl)
+            part = parts[p] = _Partition()
+        elif part.sealed:
+            files = self._files(t, p)
+            for sql in t.unseal(p, *files):
+                self.con.execute(sql)
+            for f in files:
+                os.remove(f)
+            part.sealed = False
+        return part
+
+    def _files(self, t: WindowTables, p: int) -> tuple[str, str]:
+        """Where sealed partition ``p`` of ``t``'s state is kept: values, cells."""
+        stem = os.path.join(self.spill, f"{t.values(p)}")
+        return stem + ".parquet", stem.replace("_values_", "_cells_") + ".parquet"
+
+    def _seal(self, t: WindowTables, p: int) -> None:
+        """Write partition ``p`` of ``t``'s state, compacted, to Parquet files and drop its
+        tables: its windows cost no memory until an object's rows reach them again (then
+        :meth:`_partition` reads it back).  Objects arrive roughly in event time, so the
+        partitions an object touches are mostly the ones the last objects touched."""
+        part = self.parts[t.detection.meta.id][p]
+        counts = [self._count(sql) for sql in t.seal(p, *self._files(t, p))]
+        part.rows = part.compacted = counts[0]
+        part.sealed = True
+
+    def _seal_over_budget(self) -> None:
+        """When the state's tables hold more than :attr:`state_budget`, seal the partitions
+        used least recently (but not by the last object) until they hold three quarters
+        of it.  Sizes are DuckDB's own count of its tables' memory."""
+        sql = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
+        used = int(self.con.execute(sql).fetchall()[0][0] or 0)
+        if used <= self.state_budget:
+            return
+        hot = [
+            (part.used, p, det_id)
+            for det_id, parts in self.parts.items()
+            for p, part in parts.items()
+            if not part.sealed
+        ]
+        rows = sum(self.parts[d][p].rows for _, p, d in hot) or 1
+        excess = used - self.state_budget * 3 // 4
+        for last, p, det_id in sorted(hot):
+            if excess <= 0 or last >= self.seq:
+                break
+            t = self.tables[det_id]
+            excess -= used * self.parts[det_id][p].rows // rows
+            try:
+                self._seal(t, p)
+            except Exception as exc:  # it stays in memory
+                self._error(t.detection, "window state", exc)
 
     def _object_id(self, name: str) -> int:
         number = self.object_ids.get(name)
@@ -284,10 +400,17 @@ class Engine:
         self.staged_rows[det_id] = 0
         if not staged:
             return
-        self.con.register(t.staged, pa.concat_tables(staged))
+        rows = pa.concat_tables(staged)
+        windows = pc.unique(rows.column("w")).to_pylist()
+        self._saw(pc.max(rows.column("rank")).as_py() >> 20)
+        self.con.register(t.staged, rows)
         try:
-            for sql in t.fold(self.current_object, self.seq):
-                self.con.execute(sql)
+            for p in sorted({t.partition(w) for w in windows}):
+                part = self._partition(t, p)
+                values, _ = (self._count(sql) for sql in t.fold(p, self.current_object, self.seq))
+                part.rows += values
+                part.used = self.seq
+                self.touched_parts[det_id].add(p)
         finally:
             self.con.unregister(t.staged)
 
@@ -301,73 +424,92 @@ class Engine:
             t = self.tables[det_id]
             try:
                 self._fold(t)
+                parts = sorted(self.touched_parts[det_id])
+                if not parts:
+                    continue
                 carry = "".join(", " + quote("c_" + c) for c in t.carry_columns)
-                delta = WindowDelta(
-                    det_id,
+                name = self.object_names[self.current_object]
+                values = [
                     self.con.sql(
-                        f"SELECT key, w, v FROM {t.values} WHERE seq = $1", params=[self.seq]
-                    ).to_arrow_table(),
+                        f"SELECT key, w, v FROM {t.values(p)} WHERE seq = $1", params=[self.seq]
+                    ).to_arrow_table()
+                    for p in parts
+                ]
+                cells = [
                     self.con.sql(
                         f"SELECT key, w, first_ms, last_ms, rank, $2 AS obj, pos{carry} "
-                        f"FROM {t.cells} WHERE seq = $1",
-                        params=[self.seq, self.object_names[self.current_object]],
-                    ).to_arrow_table(),
+                        f"FROM {t.cells(p)} WHERE seq = $1",
+                        params=[self.seq, name],
+                    ).to_arrow_table()
+                    for p in parts
+                ]
+                deltas.append(
+                    WindowDelta(det_id, pa.concat_tables(values), pa.concat_tables(cells))
                 )
-                deltas.append(delta)
-                hits.extend(self._fired(t))
-                self._maybe_compact(t)
+                fired = [row for p in parts for row in self._fired(t, p)]
+                fired.sort(key=lambda row: (row["key"], row["w"]))
+                hits.extend(self._window_hit(t.detection, row) for row in fired)
+                for p in parts:
+                    self._maybe_compact(t, p)
             except Exception as exc:  # a failing detection never stops the run
                 self._error(t.detection, "window state", exc)
             finally:
                 self.staged.pop(det_id, None)
                 self.staged_rows[det_id] = 0
+                self.touched_parts.pop(det_id, None)
         self.touched.clear()
+        self._seal_over_budget()
         self.seq += 1
         return deltas, hits
 
-    def _fired(self, t: WindowTables) -> list[Hit]:
-        """Hits of the windows this object touched whose distinct values reach the threshold.
+    def _fired(self, t: WindowTables, p: int) -> list[dict[str, Any]]:
+        """The cells of partition ``p``'s windows this object touched whose distinct
+        values reach the threshold, with their count and a sample of values.
 
         Most touched windows hold a value or two: rows are counted first (a window with
         fewer rows than the threshold cannot have as many distinct values), so the
         distinct count and the sample are computed for the few that can fire."""
-        d = t.detection
-        threshold = int(d.threshold)
+        threshold = int(t.detection.threshold)
         seq = int(self.seq)
-        span = self.con.execute(
-            f"SELECT min(w), max(w) FROM {t.cells} WHERE seq = {seq}"
-        ).fetchall()[0]
+        values, cells = t.values(p), t.cells(p)
+        span = self.con.execute(f"SELECT min(w), max(w) FROM {cells} WHERE seq = {seq}").fetchall()[
+            0
+        ]
         if span[0] is None:
             return []
         # the windows this object touched lie in [lo, hi]: with that range spelled out, the
-        # scans skip (by zone map) the row groups of older windows, which may have been
-        # spilled to disk, instead of reading the whole state for every object
+        # scans skip (by zone map) the row groups of other windows
         near = f"w BETWEEN {int(span[0])} AND {int(span[1])}"
-        fired_cells = f"(SELECT * FROM {t.cells} WHERE {near}) SEMI JOIN n USING (key, w)"
-        rows = self.con.sql(
-            f"WITH f AS (SELECT key, w FROM {t.values} "
-            f"SEMI JOIN (SELECT DISTINCT key, w FROM {t.cells} WHERE seq = {seq}) o "
-            f"USING (key, w) WHERE {near} GROUP BY key, w HAVING count(*) >= {threshold}), "
-            f"n AS (SELECT key, w, count(DISTINCT v) AS n, "
-            f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {t.values} "
-            f"SEMI JOIN f USING (key, w) WHERE {near} "
-            f"GROUP BY key, w HAVING count(DISTINCT v) >= {threshold}) "
-            f"SELECT c.*, n.n, n.sample FROM "
-            f"({t.merged_cells(fired_cells)}) c "
-            f"JOIN n USING (key, w) ORDER BY c.key, c.w"
-        ).to_arrow_table()
-        return [self._window_hit(d, r) for r in rows.to_pylist()]
+        fired_cells = f"(SELECT * FROM {cells} WHERE {near}) SEMI JOIN n USING (key, w)"
+        rows: list[dict[str, Any]] = (
+            self.con.sql(
+                f"WITH f AS (SELECT key, w FROM {values} "
+                f"SEMI JOIN (SELECT DISTINCT key, w FROM {cells} WHERE seq = {seq}) o "
+                f"USING (key, w) WHERE {near} GROUP BY key, w HAVING count(*) >= {threshold}), "
+                f"n AS (SELECT key, w, count(DISTINCT v) AS n, "
+                f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {values} "
+                f"SEMI JOIN f USING (key, w) WHERE {near} "
+                f"GROUP BY key, w HAVING count(DISTINCT v) >= {threshold}) "
+                f"SELECT c.*, n.n, n.sample FROM "
+                f"({t.merged_cells(fired_cells)}) c "
+                f"JOIN n USING (key, w)"
+            )
+            .to_arrow_table()
+            .to_pylist()
+        )
+        return rows
 
-    def _maybe_compact(self, t: WindowTables) -> None:
-        rows = self.con.execute(f"SELECT count(*) FROM {t.values}").fetchall()[0][0]
-        if rows > 2 * self.compacted.get(t.detection.meta.id, 0) + 100_000:
-            self._compact(t)
+    def _maybe_compact(self, t: WindowTables, p: int) -> None:
+        part = self.parts[t.detection.meta.id][p]
+        if not part.sealed and part.rows > 2 * part.compacted + COMPACT_ROWS:
+            self._compact(t, p)
 
-    def _compact(self, t: WindowTables) -> None:
-        for sql in t.compact():
+    def _compact(self, t: WindowTables, p: int, since: int | None = None) -> None:
+        for sql in t.compact(p, since):
             self.con.execute(sql)
-        rows = self.con.execute(f"SELECT count(*) FROM {t.values}").fetchall()[0][0]
-        self.compacted[t.detection.meta.id] = int(rows)
+        rows = self.con.execute(f"SELECT count(*) FROM {t.values(p)}").fetchall()[0][0]
+        part = self.parts[t.detection.meta.id][p]
+        part.rows = part.compacted = int(rows)
 
     def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
         row: dict[str, Any] = {k[2:]: v for k, v in cell.items() if k.startswith("c_")}
@@ -396,36 +538,56 @@ class Engine:
 
     def watermark(self) -> int | None:
         """The latest event time any window has seen (epoch ms)."""
-        latest: int | None = None
-        for t in self.tables.values():
-            m = self.con.execute(f"SELECT max(last_ms) FROM {t.cells}").fetchall()
-            if m and m[0][0] is not None:
-                latest = max(latest or int(m[0][0]), int(m[0][0]))
-        return latest
+        return self.latest
 
     def prune(self, before_ms: int) -> None:
-        """Forget windows that started before ``before_ms``."""
-        for t in self.tables.values():
-            self.con.execute(f"DELETE FROM {t.values} WHERE w < ?", [before_ms])
-            self.con.execute(f"DELETE FROM {t.cells} WHERE w < ?", [before_ms])
+        """Forget windows that started before ``before_ms``: partitions whose windows all
+        started before it are dropped, one that straddles it is rewritten without them."""
+        for det_id, parts in self.parts.items():
+            t = self.tables[det_id]
+            for p in sorted(parts):
+                if (p + 1) * t.span - t.width < before_ms:
+                    if parts[p].sealed:
+                        for f in self._files(t, p):
+                            os.remove(f)
+                    else:
+                        for sql in t.drop(p):
+                            self.con.execute(sql)
+                    del parts[p]
+                elif p * t.span < before_ms:
+                    self._partition(t, p)
+                    self._compact(t, p, since=before_ms)
 
     def snapshots(self) -> Iterator[WindowDelta]:
         """The whole (compacted) state of every windowed detection, in slices of at most
         :data:`SNAPSHOT_ROWS` rows, so that saving it needs no more memory than that."""
         for det_id, t in self.tables.items():
-            self._compact(t)
-            no_values = self.con.sql(f"SELECT * FROM {t.values} LIMIT 0").to_arrow_table()
+            parts = self.parts.get(det_id, {})
+            if not parts:
+                continue
+            sources: list[tuple[str, str]] = []
+            for p in sorted(parts):
+                if parts[p].sealed:
+                    values, cells = (f"read_parquet({literal(f)})" for f in self._files(t, p))
+                else:
+                    self._compact(t, p)
+                    values, cells = t.values(p), t.cells(p)
+                sources.append((values, cells))
             self.con.register("tg_names", self._names_table())
             try:
+                first_values, first_cells = sources[0]
+                no_values = self.con.sql(f"SELECT * FROM {first_values} LIMIT 0").to_arrow_table()
                 no_cells = self.con.sql(
-                    f"{t.cells_named(t.cells, 'tg_names')} LIMIT 0"
+                    f"{t.cells_named(first_cells, 'tg_names')} LIMIT 0"
                 ).to_arrow_table()
-                values = self.con.sql(f"SELECT * FROM {t.values} ORDER BY ALL")
-                for batch in values.to_arrow_reader(SNAPSHOT_ROWS):
-                    yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
-                cells = self.con.sql(f"{t.cells_named(t.cells, 'tg_names')} ORDER BY key, w")
-                for batch in cells.to_arrow_reader(SNAPSHOT_ROWS):
-                    yield WindowDelta(det_id, no_values, pa.Table.from_batches([batch]), True)
+                for values, _ in sources:
+                    rows = self.con.sql(f"SELECT * FROM {values} ORDER BY ALL")
+                    for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
+                        yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
+                for _, cells in sources:
+                    rows = self.con.sql(f"{t.cells_named(cells, 'tg_names')} ORDER BY key, w")
+                    for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
+                        yield WindowDelta(det_id, no_values, pa.Table.from_batches([batch]), True)
             finally:
                 self.con.unregister("tg_names")
 

@@ -20,6 +20,9 @@ distinct values and its cell aggregates, as Arrow tables, which the store writes
 in that object's transaction (one row, Arrow IPC).  Deltas may overlap - merging
 is idempotent - so loading a store simply replays them; at the end of a scan
 the state is compacted into one snapshot.
+
+Both tables are split by event time into partitions of about ten minutes (see
+:class:`WindowTables`), which keeps the work and memory of each object local.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ KEY_SEP: Final = "\x1f"
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,28 +75,55 @@ def from_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
+#: event time each partition of a detection's state covers (at least one window)
+PARTITION_MS: Final = 600_000
+
+
 @dataclass(frozen=True, slots=True)
 class WindowTables:
     """The SQL of one windowed detection's state; names and types come from metadata.
 
-    State is append-only - ``values`` and ``cells`` logs, no indexes, so a batch
-    costs one append each - and compacted (deduplicated, merged) when the logs
-    have grown to twice their compacted size.  Rows carry ``seq``, the number of
-    the object that added them in this scan (-1 once loaded or compacted), so an
-    object's delta is ``WHERE seq = n``.  Cells name their evidence object by a
-    number (object paths are long); saved deltas carry the names.
+    State is split by event time into partitions of about ten minutes (whole windows
+    each, :attr:`span`), each its own pair of tables, so that what an object does
+    touches one or two small tables: folding into, compacting and querying a
+    partition never reads the others, older partitions can sit in DuckDB's spill
+    files untouched, and pruning drops whole tables (which frees their memory, as
+    deleting rows does not).
+
+    Within a partition state is append-only - ``values`` and ``cells`` logs, no
+    indexes, so a batch costs one append each - and compacted (deduplicated,
+    merged) when its logs have grown to twice their compacted size.  Rows carry
+    ``seq``, the number of the object that added them in this scan (-1 once
+    loaded or compacted), so an object's delta is ``WHERE seq = n``.  Cells name
+    their evidence object by a number (object paths are long); saved deltas carry
+    the names.
     """
 
     detection: WindowDetection
     n: int
 
     @property
-    def values(self) -> str:
-        return f"tg_window_values_{self.n}"
+    def width(self) -> int:
+        """A window's length (ms)."""
+        return int(self.detection.window.total_seconds() * 1000)
 
     @property
-    def cells(self) -> str:
-        return f"tg_window_cells_{self.n}"
+    def span(self) -> int:
+        """A partition's length (ms): whole windows, about :data:`PARTITION_MS`."""
+        return self.width * max(1, PARTITION_MS // self.width)
+
+    def partition(self, w: int) -> int:
+        return w // self.span
+
+    def bounds(self, p: int, column: str = "w") -> str:
+        """The condition on the window start ``column`` of partition ``p``'s rows."""
+        return f"{column} >= {p * self.span} AND {column} < {(p + 1) * self.span}"
+
+    def values(self, p: int) -> str:
+        return f"tg_window_values_{self.n}_{p}".replace("-", "m")
+
+    def cells(self, p: int) -> str:
+        return f"tg_window_cells_{self.n}_{p}".replace("-", "m")
 
     @property
     def staged(self) -> str:
@@ -107,8 +141,8 @@ class WindowTables:
             ", " + template.format(q=quote(c), c=quote("c_" + c)) for c in self.carry_columns
         )
 
-    def create(self) -> list[str]:
-        """DDL for the state tables (types taken from the log type's schema)."""
+    def create(self, p: int) -> list[str]:
+        """DDL for partition ``p``'s tables (types taken from the log type's schema)."""
         d = self.detection
         schema = SCHEMAS[d.meta.log_type]
         vtype = _duck_type(schema.field(d.distinct).type)
@@ -121,9 +155,12 @@ class WindowTables:
             f"obj BIGINT, pos BIGINT{carry}, seq BIGINT)"
         )
         return [
-            f"CREATE TABLE {self.values} {values}",
-            f"CREATE TABLE {self.cells} {cells}",
+            f"CREATE TABLE {self.values(p)} {values}",
+            f"CREATE TABLE {self.cells(p)} {cells}",
         ]
+
+    def drop(self, p: int) -> list[str]:
+        return [f"DROP TABLE {self.values(p)}", f"DROP TABLE {self.cells(p)}"]
 
     def stage(self, view: str) -> str:
         """The batch's matching rows, with key, window, value and rank.  The engine keeps
@@ -135,7 +172,7 @@ class WindowTables:
         """
         d = self.detection
         ts = quote(TIME_COLUMN[d.meta.log_type])
-        width = int(d.window.total_seconds() * 1000)
+        width = self.width
         key = " || chr(31) || ".join(f"coalesce(CAST({quote(k)} AS VARCHAR), '')" for k in d.key)
         v = quote(d.distinct)
         vtype = SCHEMAS[d.meta.log_type].field(d.distinct).type
@@ -151,16 +188,18 @@ class WindowTables:
             f"FROM {view} WHERE ({d.where}) AND {ts} IS NOT NULL AND {v} IS NOT NULL"
         )
 
-    def fold(self, obj: int, seq: int) -> list[str]:
-        """Fold the staged rows (registered as :attr:`staged`) into the state (``obj``: the
-        object's number, ``seq``: its sequence number in this scan, which marks its delta).
-        Carried attributes are per key in practice (an interface's account, VPC,
-        instance); ``min`` keeps them deterministic when they are not."""
+    def fold(self, p: int, obj: int, seq: int) -> list[str]:
+        """Fold partition ``p``'s share of the staged rows (registered as :attr:`staged`)
+        into its state (``obj``: the object's number, ``seq``: its sequence number in
+        this scan, which marks its delta).  Carried attributes are per key in practice
+        (an interface's account, VPC, instance); ``min`` keeps them deterministic when
+        they are not."""
+        rows = f"FROM {self.staged} WHERE {self.bounds(p)}"
         return [
-            f"INSERT INTO {self.values} SELECT DISTINCT key, w, v, {int(seq)} FROM {self.staged}",
-            f"INSERT INTO {self.cells} SELECT key, w, min(rank) >> 20, max(rank) >> 20, min(rank), "
-            f"{int(obj)}, arg_min(pos, rank){self._carry('min({c})')}, {int(seq)} "
-            f"FROM {self.staged} GROUP BY key, w",
+            f"INSERT INTO {self.values(p)} SELECT DISTINCT key, w, v, {int(seq)} {rows}",
+            f"INSERT INTO {self.cells(p)} SELECT key, w, min(rank) >> 20, max(rank) >> 20, "
+            f"min(rank), {int(obj)}, arg_min(pos, rank){self._carry('min({c})')}, {int(seq)} "
+            f"{rows} GROUP BY key, w",
         ]
 
     def merged_cells(self, source: str) -> str:
@@ -178,20 +217,45 @@ class WindowTables:
             f"{self._carry('c.{c}')} FROM {source} c JOIN {names} n ON c.obj = n.id"
         )
 
-    def insert_numbered(self, source: str, names: str) -> str:
-        """Saved cell rows of ``source`` (object names) into the cells (object numbers)."""
-        return (
-            f"INSERT INTO {self.cells} SELECT c.key, c.w, c.first_ms, c.last_ms, c.rank, "
-            f"n.id, c.pos{self._carry('c.{c}')}, -1 FROM {source} c "
-            f"JOIN {names} n ON c.obj = n.name"
-        )
+    def insert_loaded(self, p: int, values: str, cells: str, names: str) -> list[str]:
+        """Partition ``p``'s share of saved rows: ``values`` as they are, ``cells`` with
+        their object names replaced by numbers (from ``names``)."""
+        return [
+            f"INSERT INTO {self.values(p)} SELECT key, w, v, -1 FROM {values} "
+            f"WHERE {self.bounds(p)}",
+            f"INSERT INTO {self.cells(p)} SELECT c.key, c.w, c.first_ms, c.last_ms, c.rank, "
+            f"n.id, c.pos{self._carry('c.{c}')}, -1 FROM {cells} c "
+            f"JOIN {names} n ON c.obj = n.name WHERE {self.bounds(p, 'c.w')}",
+        ]
 
-    def compact(self) -> list[str]:
+    def seal(self, p: int, values_file: str, cells_file: str) -> list[str]:
+        """Partition ``p``, compacted, written to Parquet files (its tables then dropped)."""
+        return [
+            f"COPY (SELECT DISTINCT key, w, v, -1 AS seq FROM {self.values(p)}) "
+            f"TO {literal(values_file)} (FORMAT parquet)",
+            f"COPY ({self.merged_cells(self.cells(p))}) TO {literal(cells_file)} (FORMAT parquet)",
+            *self.drop(p),
+        ]
+
+    def unseal(self, p: int, values_file: str, cells_file: str) -> list[str]:
+        """Partition ``p``'s tables again, from the files :meth:`seal` wrote."""
+        return [
+            *self.create(p),
+            f"INSERT INTO {self.values(p)} SELECT * FROM read_parquet({literal(values_file)})",
+            f"INSERT INTO {self.cells(p)} SELECT * FROM read_parquet({literal(cells_file)})",
+        ]
+
+    def compact(self, p: int, since: int | None = None) -> list[str]:
+        """Partition ``p`` deduplicated and merged (and, with ``since``, without the
+        windows that start before it)."""
+        keep = "" if since is None else f" WHERE w >= {int(since)}"
+        values, cells = self.values(p), self.cells(p)
         return [
             # ordered by window, so that zone maps let lookups of recent windows skip the rest
-            f"CREATE OR REPLACE TABLE {self.values} AS "
-            f"SELECT DISTINCT key, w, v, -1 AS seq FROM {self.values} ORDER BY w",
-            f"CREATE OR REPLACE TABLE {self.cells} AS {self.merged_cells(self.cells)} ORDER BY w",
+            f"CREATE OR REPLACE TABLE {values} AS "
+            f"SELECT DISTINCT key, w, v, -1 AS seq FROM {values}{keep} ORDER BY w",
+            f"CREATE OR REPLACE TABLE {cells} AS "
+            f"{self.merged_cells(f'(SELECT * FROM {cells}{keep})')} ORDER BY w",
         ]
 
 
