@@ -17,8 +17,10 @@ For each log type found under ``DIR`` (by its S3 key layout: ``CloudTrail/``,
   from ``wait4`` (and from sampling its process tree through /proc, if larger);
 
 then trailguard's ratio to the typed floor and the targets.  ``--rss-scaling`` scans
-the flow logs once (1x) and ten times over (10x, as hard links with distinct names, so
-no data is copied) and compares the two peak RSS figures.
+1 GB of flow logs (uncompressed; ``--rss-files`` to choose) and ten times as much, and
+compares the two peak RSS figures: the same files ten times over (hard links with
+distinct names, so no data is copied), and ten times as many distinct files when the
+folder has them (``generate.py --mb 2100`` writes about 9 GB).
 
 The page cache is warmed first; every figure is the best of ``--repeat`` runs, and the
 typed floors and the scan are timed in alternating rounds (so that a slow spell of a
@@ -53,6 +55,7 @@ from isal import igzip
 from trailguard.formats import schema
 
 MB = 1024 * 1024
+GB = 1024 * MB
 LOG_TYPES = ("cloudtrail", "vpcflow", "dns")
 LAYOUT = {"CloudTrail": "cloudtrail", "vpcflowlogs": "vpcflow", "vpcdnsquerylogs": "dns"}
 TARGET_TYPED_RATIO = 0.5
@@ -472,10 +475,33 @@ def flow_records(files: list[Path]) -> int:
     return sum(igzip.decompress(p.read_bytes()).count(b"\n") - 1 for p in files)
 
 
-def rss_scaling(ds: Dataset, data: Path, tg: list[str], work: Path, repeat: int) -> None:
-    cases = [("the same files, 1x and 10x (hard links)", [ds.files], [ds.files] * 10)]
-    if len(ds.files) >= 10:
+def gzip_size(path: Path) -> int:
+    """A gzip file's uncompressed size, from its trailer (modulo 4 GiB, as gzip keeps it)."""
+    with path.open("rb") as f:
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
+
+
+def rss_scaling(
+    ds: Dataset, data: Path, tg: list[str], work: Path, repeat: int, files: int | None
+) -> None:
+    """Peak RSS of scanning ``files`` flow files (by default, the first to make 1 GB
+    uncompressed, the issue's figure) and ten times as much: the same files ten times
+    over, and, when there are enough, ten times as many distinct files."""
+    if files is None:
+        total, files = 0, 0
+        while files < len(ds.files) and total < GB:
+            total += gzip_size(ds.files[files])
+            files += 1
+    k = max(1, min(files, len(ds.files)))
+    cases = [("the same files, 1x and 10x (hard links)", [ds.files[:k]], [ds.files[:k]] * 10)]
+    if len(ds.files) < 10 * k:
         k = len(ds.files) // 10
+        print(
+            f"note: {len(ds.files)} flow files, fewer than ten times {files}: the distinct-files "
+            f"case takes {k} and {10 * k} (generate more with benchmarks/generate.py --mb)"
+        )
+    if k:
         cases.append(
             (f"distinct files: {k} and {10 * k} of them", [ds.files[:k]], [ds.files[: 10 * k]])
         )
@@ -500,8 +526,10 @@ def rss_scaling(ds: Dataset, data: Path, tg: list[str], work: Path, repeat: int)
                 print(
                     f"warning: trailguard counted {counted[ds.log_type]:,} events, not {events:,}"
                 )
+            raw = sum(gzip_size(f) for fs in file_sets for f in fs)
             print(
-                f"{mult:>3}x: {n:,} files, {events:,} events, {run.seconds:.2f} s "
+                f"{mult:>3}x: {n:,} files ({raw / GB:.2f} GB uncompressed), {events:,} events, "
+                f"{run.seconds:.2f} s "
                 f"({events / run.seconds:,.0f} events/s), peak RSS {run.peak_rss / MB:,.0f} MB"
             )
         ratio = runs[1].peak_rss / runs[0].peak_rss
@@ -516,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="folder of logs in S3 key layout")
     ap.add_argument("--log-type", action="append", choices=LOG_TYPES, help="(repeatable)")
     ap.add_argument("--rss-scaling", action="store_true", help="scan the flow logs 1x and 10x")
+    ap.add_argument(
+        "--rss-files",
+        type=int,
+        help="flow files scanned 1x (default: the first 1 GB, uncompressed)",
+    )
     ap.add_argument("--trailguard", help="command to run instead of `trailguard` (shell words)")
     ap.add_argument("--no-trailguard", action="store_true", help="time the floors only")
     ap.add_argument("--no-zcat", action="store_true")
@@ -566,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         if tg is None:
             print("--rss-scaling needs a working trailguard", file=sys.stderr)
             return 1
-        rss_scaling(ds, data, tg, work, args.repeat)
+        rss_scaling(ds, data, tg, work, args.repeat, args.rss_files)
         return 0
     for kind in wanted:
         bench_type(datasets[kind], args, tg, work)

@@ -278,6 +278,16 @@ def test_scan_fail_on_takes_only_severities(runner: CliRunner, logs: Path, db: P
     assert not db.exists() or listed(runner, db) == []
 
 
+def test_scan_refuses_an_engine_memory_that_is_not_a_size(
+    runner: CliRunner, logs: Path, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAILGUARD_ENGINE_MEMORY", "lots")
+    result = run(runner, "scan", str(logs), "--db", str(db))
+    assert result.exit_code == 2, explain(result)
+    assert "engine_memory must be a size" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @needs_vpcflow
 def test_scan_fail_on_ignores_archived_findings(runner: CliRunner, logs: Path, db: Path) -> None:
     assert run(runner, "scan", str(logs), "--db", str(db)).exit_code == 0

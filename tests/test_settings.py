@@ -231,3 +231,12 @@ def test_config_paths_are_cwd_then_user_config(tmp_path: Path, isolated: Path) -
         isolated / "trailguard.toml",
         tmp_path / "xdg-config" / "trailguard" / "trailguard.toml",
     ]
+
+
+def test_sizes_read_as_duckdb_reads_them() -> None:
+    assert settings.size_bytes("engine_memory", "512MB") == 512_000_000
+    assert settings.size_bytes("engine_memory", "1GiB") == 1 << 30
+    assert settings.size_bytes("engine_memory", " 1.5 gb ") == 1_500_000_000
+    assert settings.size_bytes("engine_memory", "4096") == 4096
+    with pytest.raises(ConfigError, match="engine_memory must be a size"):
+        settings.size_bytes("engine_memory", "lots")

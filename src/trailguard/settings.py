@@ -9,6 +9,7 @@ directory), then these defaults.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,17 @@ def get(name: str, cli_value: Any = None, config: dict[str, Any] | None = None) 
     if name in cfg:
         return cfg[name]
     return s.default
+
+
+def size_bytes(name: str, text: str) -> int:
+    """A size setting in bytes, as DuckDB reads sizes: ``512MB`` (powers of 1000),
+    ``1GiB`` (of 1024), or a number of bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text, re.IGNORECASE)
+    if m is None:
+        raise ConfigError(f"{name} must be a size such as 512MB or 1GiB, not {text!r}")
+    number, unit, binary = m.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** " kmgt".index(unit.lower() or " "))
 
 
 def default_db_path() -> Path:

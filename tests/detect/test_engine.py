@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
-from trailguard.detect.engine import Engine, memory_bytes
+from trailguard.detect.engine import Engine
 from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
 
 
@@ -271,12 +270,3 @@ def test_sealed_state_gives_the_same_hits_and_snapshot() -> None:
     assert sealed[:3] == kept[:3]
     assert len(kept[0]) == 1 and kept[0][0][1] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert kept[0][0][2] == "a"  # the evidence is still the earliest row, from object a
-
-
-def test_memory_sizes_read_as_duckdb_reads_them() -> None:
-    assert memory_bytes("512MB") == 512_000_000
-    assert memory_bytes("1GiB") == 1 << 30
-    assert memory_bytes(" 1.5 gb ") == 1_500_000_000
-    assert memory_bytes("4096") == 4096
-    with pytest.raises(ValueError, match="not a size"):
-        memory_bytes("lots")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 import weakref
@@ -29,6 +28,7 @@ from trailguard.detect.detection import Detection, EventDetection, WindowDetecti
 from trailguard.detect.hit import Hit, make_hit
 from trailguard.detect.windows import KEY_SEP, WindowDelta, WindowTables, literal, quote
 from trailguard.formats.schema import POS, TIME_COLUMN, LogType
+from trailguard.settings import size_bytes
 
 VIEW = "events"
 _FLAG = "__trailguard_match_"
@@ -58,16 +58,16 @@ class _Partition:
     compacted: int = 0  # values rows after its last compaction
     used: int = -1  # the sequence number of the last object whose rows it took
     sealed: bool = False  # in Parquet files (see Engine._seal), not in tables
+    #: merged runs of rows in its tables (a fold, a load, a compaction: one each); with
+    #: at most one, they hold no duplicate values and one cell per window already
+    runs: int = 0
 
-
-def memory_bytes(text: str) -> int:
-    """Bytes in a size as DuckDB takes it: ``512MB`` (powers of 1000), ``1GiB`` (of 1024)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text, re.IGNORECASE)
-    if m is None:
-        raise ValueError(f"not a size: {text!r} (e.g. 512MB or 1GiB)")
-    number, unit, binary = m.groups()
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** " kmgt".index(unit.lower() or " "))
+    def grew(self, rows: int) -> None:
+        """A run of ``rows`` values rows was added (a first run is as compact as can be)."""
+        self.rows += rows
+        self.runs += 1
+        if self.runs == 1:
+            self.compacted = self.rows
 
 
 def _q(name: str) -> str:
@@ -115,7 +115,7 @@ class Engine:
         self.object_names: list[str] = []
         self.object_ids: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
-        self.state_budget = int(memory_bytes(memory) * STATE_SHARE)
+        self.state_budget = int(size_bytes("engine_memory", memory) * STATE_SHARE)
         #: the latest event time the windows have seen (epoch ms)
         self.latest: int | None = None
         for delta in deltas:
@@ -150,7 +150,7 @@ class Engine:
                         p, "tg_load_values", "tg_load_cells", "tg_load_names"
                     )
                 )
-                part.rows += values
+                part.grew(values)
         except duckdb.Error as exc:  # e.g. saved by a version whose columns differ
             self.errors[delta.detection_id].append(f"saved window state not loaded: {exc}")
         finally:
@@ -183,6 +183,7 @@ class Engine:
             for f in files:
                 os.remove(f)
             part.sealed = False
+            part.runs = 1
         return part
 
     def _files(self, t: WindowTables, p: int) -> tuple[str, str]:
@@ -196,7 +197,7 @@ class Engine:
         :meth:`_partition` reads it back).  Objects arrive roughly in event time, so the
         partitions an object touches are mostly the ones the last objects touched."""
         part = self.parts[t.detection.meta.id][p]
-        counts = [self._count(sql) for sql in t.seal(p, *self._files(t, p))]
+        counts = [self._count(sql) for sql in t.seal(p, *self._files(t, p), merge=part.runs > 1)]
         part.rows = part.compacted = counts[0]
         part.sealed = True
 
@@ -408,7 +409,7 @@ class Engine:
             for p in sorted({t.partition(w) for w in windows}):
                 part = self._partition(t, p)
                 values, _ = (self._count(sql) for sql in t.fold(p, self.current_object, self.seq))
-                part.rows += values
+                part.grew(values)
                 part.used = self.seq
                 self.touched_parts[det_id].add(p)
         finally:
@@ -501,7 +502,8 @@ class Engine:
 
     def _maybe_compact(self, t: WindowTables, p: int) -> None:
         part = self.parts[t.detection.meta.id][p]
-        if not part.sealed and part.rows > 2 * part.compacted + COMPACT_ROWS:
+        # one run of rows holds nothing to merge, however large
+        if not part.sealed and part.runs > 1 and part.rows > 2 * part.compacted + COMPACT_ROWS:
             self._compact(t, p)
 
     def _compact(self, t: WindowTables, p: int, since: int | None = None) -> None:
@@ -510,6 +512,7 @@ class Engine:
         rows = self.con.execute(f"SELECT count(*) FROM {t.values(p)}").fetchall()[0][0]
         part = self.parts[t.detection.meta.id][p]
         part.rows = part.compacted = int(rows)
+        part.runs = 1
 
     def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
         row: dict[str, Any] = {k[2:]: v for k, v in cell.items() if k.startswith("c_")}
@@ -570,18 +573,20 @@ class Engine:
                 if parts[p].sealed:
                     values, cells = (f"read_parquet({literal(f)})" for f in self._files(t, p))
                 else:
-                    self._compact(t, p)
+                    if parts[p].runs > 1:
+                        self._compact(t, p)
                     values, cells = t.values(p), t.cells(p)
                 sources.append((values, cells))
             self.con.register("tg_names", self._names_table())
             try:
                 first_values, first_cells = sources[0]
-                no_values = self.con.sql(f"SELECT * FROM {first_values} LIMIT 0").to_arrow_table()
+                every = "SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM"
+                no_values = self.con.sql(f"{every} {first_values} LIMIT 0").to_arrow_table()
                 no_cells = self.con.sql(
                     f"{t.cells_named(first_cells, 'tg_names')} LIMIT 0"
                 ).to_arrow_table()
                 for values, _ in sources:
-                    rows = self.con.sql(f"SELECT * FROM {values} ORDER BY ALL")
+                    rows = self.con.sql(f"{every} {values} ORDER BY ALL")
                     for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
                         yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
                 for _, cells in sources:

@@ -207,7 +207,8 @@ class WindowTables:
         return (
             f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
             f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(pos, rank) AS pos"
-            f"{self._carry('min({c}) AS {c}')}, -1 AS seq FROM {source} GROUP BY key, w"
+            f"{self._carry('min({c}) AS {c}')}, CAST(-1 AS BIGINT) AS seq "
+            f"FROM {source} GROUP BY key, w"
         )
 
     def cells_named(self, source: str, names: str) -> str:
@@ -228,12 +229,19 @@ class WindowTables:
             f"JOIN {names} n ON c.obj = n.name WHERE {self.bounds(p, 'c.w')}",
         ]
 
-    def seal(self, p: int, values_file: str, cells_file: str) -> list[str]:
-        """Partition ``p``, compacted, written to Parquet files (its tables then dropped)."""
+    def seal(self, p: int, values_file: str, cells_file: str, *, merge: bool) -> list[str]:
+        """Partition ``p`` written to Parquet files, compacted if ``merge`` (else as it is,
+        which is half the work), and its tables dropped."""
+        values, cells = self.values(p), self.cells(p)
+        if merge:
+            values = f"(SELECT DISTINCT key, w, v, CAST(-1 AS BIGINT) AS seq FROM {values})"
+            cells = f"({self.merged_cells(cells)})"
+        else:
+            values = f"(SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {values})"
+            cells = f"(SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {cells})"
         return [
-            f"COPY (SELECT DISTINCT key, w, v, -1 AS seq FROM {self.values(p)}) "
-            f"TO {literal(values_file)} (FORMAT parquet)",
-            f"COPY ({self.merged_cells(self.cells(p))}) TO {literal(cells_file)} (FORMAT parquet)",
+            f"COPY {values} TO {literal(values_file)} (FORMAT parquet)",
+            f"COPY {cells} TO {literal(cells_file)} (FORMAT parquet)",
             *self.drop(p),
         ]
 
@@ -253,7 +261,7 @@ class WindowTables:
         return [
             # ordered by window, so that zone maps let lookups of recent windows skip the rest
             f"CREATE OR REPLACE TABLE {values} AS "
-            f"SELECT DISTINCT key, w, v, -1 AS seq FROM {values}{keep} ORDER BY w",
+            f"SELECT DISTINCT key, w, v, CAST(-1 AS BIGINT) AS seq FROM {values}{keep} ORDER BY w",
             f"CREATE OR REPLACE TABLE {cells} AS "
             f"{self.merged_cells(f'(SELECT * FROM {cells}{keep})')} ORDER BY w",
         ]
