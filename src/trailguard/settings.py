@@ -66,8 +66,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         "engine_memory",
         str,
         "512MB",
-        "Memory DuckDB may use for windowed detections' state; beyond it, state spills to "
-        "a temporary folder (slower, but memory stays bounded).",
+        "Memory DuckDB may use for windowed detections (e.g. 512MB, 1GiB). Their state "
+        "may fill half of it; beyond that, the time partitions used least recently are "
+        "written to files in a temporary folder and read back when needed (slower, but "
+        "memory stays bounded).",
     ),
     Setting(
         "geoip_city_mmdb",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
+from trailguard.detect import engine as engine_module
 from trailguard.detect.engine import Engine
 from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
 
@@ -270,3 +273,43 @@ def test_sealed_state_gives_the_same_hits_and_snapshot() -> None:
     assert sealed[:3] == kept[:3]
     assert len(kept[0]) == 1 and kept[0][0][1] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert kept[0][0][2] == "a"  # the evidence is still the earliest row, from object a
+
+
+def test_a_failed_read_of_sealed_state_leaves_it_sealed_and_readable() -> None:
+    """Reading a sealed partition back is all or nothing: if it fails (here, a file is
+    missing), the error is recorded and the partition can be read once the file is back."""
+    base = 1_793_700_000 - (1_793_700_000 % 600)
+    engine = Engine([SCAN])
+    engine.state_budget = 1
+    engine.run("vpcflow", flow_batch([1, 2, 3], start=base), "a")
+    engine.take_window_changes()
+    engine.run("vpcflow", flow_batch([9], start=base + 3_600), "b")
+    engine.take_window_changes()
+    first = min(engine.parts["scan"])
+    assert engine.parts["scan"][first].sealed
+    cells_file = engine._files(engine.tables["scan"], first)[1]
+    os.rename(cells_file, cells_file + ".away")
+    engine.run("vpcflow", flow_batch([4], start=base + 10), "c")
+    deltas, _ = engine.take_window_changes()
+    assert deltas == [] and "window state" in engine.errors["scan"][-1]
+    assert engine.parts["scan"][first].sealed
+    os.rename(cells_file + ".away", cells_file)
+    engine.run("vpcflow", flow_batch([5, 6, 7], start=base + 20), "d")
+    deltas, hits = engine.take_window_changes()
+    assert [h.additional_info["distinctValues"] for h in hits] == [[1, 2, 3, 5, 6, 7]]
+    engine.prune((base + 7_200) * 1000)  # drops what is left, files or tables
+    assert all(not p.sealed for p in engine.parts["scan"].values())
+
+
+def test_an_object_folded_in_steps_saves_a_compact_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When an object's rows are folded in several steps, its saved delta still holds each
+    value once and one cell per window."""
+    monkeypatch.setattr(engine_module, "FOLD_ROWS", 2)
+    engine = Engine([SCAN])
+    batch = flow_batch([1, 2, 1, 2, 3, 3])
+    for start in range(0, batch.num_rows, 2):
+        engine.run_windows("vpcflow", batch.slice(start, 2), "o")
+    deltas, _ = engine.take_window_changes()
+    assert sorted(deltas[0].values["v"].to_pylist()) == [1, 2, 3]
+    assert deltas[0].cells.num_rows == 1
+    assert deltas[0].cells["pos"].to_pylist() == [2]  # the earliest row's

@@ -9,12 +9,13 @@ detection that fails is recorded against its id and the others go on.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import os
 import shutil
 import tempfile
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,7 @@ _FLAG = "__trailguard_match_"
 #: the row number across the parts of a combined per-event query
 _ROW = "__trailguard_row"
 _ROW_FIELD = pa.field(_ROW, pa.int64())
-#: DuckDB's memory for window state; beyond it, state spills to a temporary folder
+#: DuckDB's memory for windowed detections: their state may fill STATE_SHARE of it
 ENGINE_MEMORY = "512MB"
 #: rows per saved slice of a snapshot of window state
 SNAPSHOT_ROWS = 262_144
@@ -106,7 +107,8 @@ class Engine:
         self.parts: dict[str, dict[int, _Partition]] = defaultdict(dict)
         self.touched: set[str] = set()
         #: per windowed detection, the partitions its rows went to since the last delta
-        self.touched_parts: dict[str, set[int]] = defaultdict(set)
+        #: (and how many folds each took)
+        self.touched_parts: dict[str, Counter[int]] = defaultdict(Counter)
         #: per windowed detection, the rows staged since its last fold
         self.staged: dict[str, list[pa.Table]] = defaultdict(list)
         self.staged_rows: dict[str, int] = defaultdict(int)
@@ -120,7 +122,7 @@ class Engine:
         self.latest: int | None = None
         for delta in deltas:
             self.apply(delta)
-        self._seal_over_budget()
+            self._seal_over_budget()  # loading a long retention stays within the budget
 
     def apply(self, delta: WindowDelta) -> None:
         """Merge saved state (a delta or a snapshot) into the tables."""
@@ -129,8 +131,12 @@ class Engine:
             return  # the detection is not loaded in this run; its state stays in the store
         try:
             names = pc.unique(delta.cells.column("obj")).to_pylist() if delta.cells.num_rows else []
-            for name in names:
-                self._object_id(name)
+            numbered = pa.table(
+                {
+                    "id": pa.array([self._object_id(n) for n in names], pa.int64()),
+                    "name": pa.array(names, pa.string()),
+                }
+            )
             windows = {
                 w
                 for table in (delta.values, delta.cells)
@@ -141,7 +147,7 @@ class Engine:
                 self._saw(pc.max(delta.cells.column("last_ms")).as_py())
             self.con.register("tg_load_values", delta.values)
             self.con.register("tg_load_cells", delta.cells)
-            self.con.register("tg_load_names", self._names_table())
+            self.con.register("tg_load_names", numbered)
             for p in sorted({t.partition(w) for w in windows}):
                 part = self._partition(t, p)
                 values, _ = (
@@ -178,13 +184,24 @@ class Engine:
             part = parts[p] = _Partition()
         elif part.sealed:
             files = self._files(t, p)
-            for sql in t.unseal(p, *files):
-                self.con.execute(sql)
+            self._atomically(t.unseal(p, *files))
             for f in files:
-                os.remove(f)
+                with contextlib.suppress(OSError):
+                    os.remove(f)
             part.sealed = False
             part.runs = 1
         return part
+
+    def _atomically(self, statements: Sequence[str]) -> list[int]:
+        """Run ``statements`` in one transaction (all or none); the count each returned."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            counts = [self._count(sql) for sql in statements]
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+        return counts
 
     def _files(self, t: WindowTables, p: int) -> tuple[str, str]:
         """Where sealed partition ``p`` of ``t``'s state is kept: values, cells."""
@@ -197,7 +214,7 @@ class Engine:
         :meth:`_partition` reads it back).  Objects arrive roughly in event time, so the
         partitions an object touches are mostly the ones the last objects touched."""
         part = self.parts[t.detection.meta.id][p]
-        counts = [self._count(sql) for sql in t.seal(p, *self._files(t, p), merge=part.runs > 1)]
+        counts = self._atomically(t.seal(p, *self._files(t, p), merge=part.runs > 1))
         part.rows = part.compacted = counts[0]
         part.sealed = True
 
@@ -411,7 +428,7 @@ class Engine:
                 values, _ = (self._count(sql) for sql in t.fold(p, self.current_object, self.seq))
                 part.grew(values)
                 part.used = self.seq
-                self.touched_parts[det_id].add(p)
+                self.touched_parts[det_id][p] += 1
         finally:
             self.con.unregister(t.staged)
 
@@ -425,25 +442,31 @@ class Engine:
             t = self.tables[det_id]
             try:
                 self._fold(t)
-                parts = sorted(self.touched_parts[det_id])
+                folds = self.touched_parts[det_id]
+                parts = sorted(folds)
                 if not parts:
                     continue
                 carry = "".join(", " + quote("c_" + c) for c in t.carry_columns)
                 name = self.object_names[self.current_object]
-                values = [
-                    self.con.sql(
-                        f"SELECT key, w, v FROM {t.values(p)} WHERE seq = $1", params=[self.seq]
-                    ).to_arrow_table()
-                    for p in parts
-                ]
-                cells = [
-                    self.con.sql(
-                        f"SELECT key, w, first_ms, last_ms, rank, $2 AS obj, pos{carry} "
-                        f"FROM {t.cells(p)} WHERE seq = $1",
-                        params=[self.seq, name],
-                    ).to_arrow_table()
-                    for p in parts
-                ]
+                values, cells = [], []
+                for p in parts:
+                    # rows of one fold are merged already; of several, merged here, so
+                    # that every saved delta is compact
+                    new_values = f"{t.values(p)} WHERE seq = {int(self.seq)}"
+                    new_cells = f"(SELECT * FROM {t.cells(p)} WHERE seq = {int(self.seq)})"
+                    if folds[p] > 1:
+                        new_values = f"(SELECT DISTINCT * FROM {new_values})"
+                        new_cells = f"({t.merged_cells(new_cells)})"
+                    values.append(
+                        self.con.sql(f"SELECT key, w, v FROM {new_values}").to_arrow_table()
+                    )
+                    cells.append(
+                        self.con.sql(
+                            f"SELECT key, w, first_ms, last_ms, rank, $1 AS obj, pos{carry} "
+                            f"FROM {new_cells}",
+                            params=[name],
+                        ).to_arrow_table()
+                    )
                 deltas.append(
                     WindowDelta(det_id, pa.concat_tables(values), pa.concat_tables(cells))
                 )
@@ -552,7 +575,8 @@ class Engine:
                 if (p + 1) * t.span - t.width < before_ms:
                     if parts[p].sealed:
                         for f in self._files(t, p):
-                            os.remove(f)
+                            with contextlib.suppress(OSError):
+                                os.remove(f)
                     else:
                         for sql in t.drop(p):
                             self.con.execute(sql)
@@ -585,11 +609,11 @@ class Engine:
                 no_cells = self.con.sql(
                     f"{t.cells_named(first_cells, 'tg_names')} LIMIT 0"
                 ).to_arrow_table()
-                for values, _ in sources:
+                # partition by partition, so that loading them back stays within the budget
+                for values, cells in sources:
                     rows = self.con.sql(f"{every} {values} ORDER BY ALL")
                     for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
                         yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
-                for _, cells in sources:
                     rows = self.con.sql(f"{t.cells_named(cells, 'tg_names')} ORDER BY key, w")
                     for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
                         yield WindowDelta(det_id, no_values, pa.Table.from_batches([batch]), True)
