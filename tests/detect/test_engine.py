@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
 from trailguard.detect import engine as engine_module
+from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
 from trailguard.detect.engine import Engine
 from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
 
