@@ -481,8 +481,9 @@ class Engine:
                 self.staged.pop(det_id, None)
                 self.staged_rows[det_id] = 0
                 self.touched_parts.pop(det_id, None)
-        self.touched.clear()
-        self._seal_over_budget()
+        if self.touched:  # (an object without windowed rows adds no state)
+            self.touched.clear()
+            self._seal_over_budget()
         self.seq += 1
         return deltas, hits
 
