@@ -478,6 +478,36 @@ def test_console_script_in_a_pipe_has_no_progress_bar_or_colours(logs: Path, db:
     assert b"\x1b[" not in listing.stdout
 
 
+@needs_vpcflow
+def test_the_command_ends_with_its_code_its_output_and_its_clean_up(
+    logs: Path, db: Path, tmp_path: Path
+) -> None:
+    """``trailguard`` skips the interpreter's teardown (``cli.main``): the command's exit
+    code, all of its output and the exit handlers' clean-up (the engine's temporary
+    folder) must still be there."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for n, command in enumerate(([str(SCRIPT)], [sys.executable, "-m", "trailguard"])):
+        env = {**script_env(db.with_name(f"run{n}.db")), "TMPDIR": str(scratch)}
+        proc = subprocess.run(
+            [*command, "scan", str(logs), "--format", "json", "--fail-on", "low"],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 3, proc.stderr.decode()
+        summary = json.loads(proc.stdout)
+        assert summary["events"]["cloudtrail"] == event_count()
+        assert list(scratch.iterdir()) == []  # the engine's state folder is gone
+        usage = subprocess.run(
+            [*command, "scan", str(logs), "--fail-on", "severe"],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert usage.returncode == 2 and b"trailguard scan [OPTIONS]" in usage.stderr
+
+
 def read_pty(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
     import pty
 

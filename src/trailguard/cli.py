@@ -13,10 +13,13 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -691,3 +694,30 @@ def _register_packages() -> None:
 
 
 _register_packages()
+
+
+def main() -> None:
+    """The ``trailguard`` command: the app, then a quick exit.
+
+    Once a command has returned, its output is flushed and the exit handlers have run
+    (temporary folders removed, child processes stopped), the process ends without the
+    interpreter's teardown of every module and object: with pyarrow, DuckDB and
+    sqlalchemy loaded, that teardown alone takes ~0.1 s, and more after a large scan
+    (measured: 0.15 s after the CloudTrail benchmark's scan).
+    """
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # as SystemExit("message") would
+        code = 1
+    threading_shutdown = getattr(threading, "_shutdown", None)
+    if threading_shutdown is not None:
+        threading_shutdown()  # wait for non-daemon threads, as a normal exit does
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
