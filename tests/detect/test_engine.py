@@ -313,3 +313,26 @@ def test_an_object_folded_in_steps_saves_a_compact_delta(monkeypatch: pytest.Mon
     assert sorted(deltas[0].values["v"].to_pylist()) == [1, 2, 3]
     assert deltas[0].cells.num_rows == 1
     assert deltas[0].cells["pos"].to_pylist() == [2]  # the earliest row's
+
+
+def test_an_exact_tie_between_objects_does_not_depend_on_their_order() -> None:
+    """Two objects with the same rows (a duplicate delivery): the window's earliest row
+    is the same whichever comes first, in the last hit and in the saved state."""
+
+    def run(names: list[str]) -> tuple[Any, Any]:
+        engine = Engine([SCAN])
+        engine.state_budget = 1 if "sealed" in names else engine.state_budget
+        last = None
+        for name in names:
+            if name == "sealed":
+                engine.run("vpcflow", flow_batch([1], start=1_793_703_600), "later")
+            else:
+                engine.run("vpcflow", flow_batch([1, 2, 3, 4, 5]), name)
+            _, hits = engine.take_window_changes()
+            last = [(h.object, h.position) for h in hits] or last
+        cells = pa.concat_tables([s.cells for s in engine.snapshots()])
+        return last, sorted(zip(cells["obj"].to_pylist(), cells["pos"].to_pylist(), strict=True))
+
+    first = run(["copy-a", "copy-b"])
+    assert run(["copy-b", "copy-a"]) == first
+    assert run(["copy-b", "sealed", "copy-a"])[1] == first[1] + [("later", 2)]

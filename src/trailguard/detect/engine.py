@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shutil
 import tempfile
@@ -114,7 +115,8 @@ class Engine:
         self.staged_rows: dict[str, int] = defaultdict(int)
         self.current_object = 0
         self.seq = 0
-        self.object_names: list[str] = []
+        #: objects by number (see _object_id), and numbers by name
+        self.object_names: dict[int, str] = {}
         self.object_ids: dict[str, int] = {}
         self.errors: dict[str, list[str]] = defaultdict(list)
         self.state_budget = int(size_bytes("engine_memory", memory) * STATE_SHARE)
@@ -245,17 +247,23 @@ class Engine:
                 self._error(t.detection, "window state", exc)
 
     def _object_id(self, name: str) -> int:
+        """An object's number: 63 bits of its name's BLAKE2b digest, so that it is the same
+        whatever order objects come in (the earliest row of a window is chosen by event
+        time, then this number, then position: an exact tie between objects must not
+        be settled by arrival order)."""
         number = self.object_ids.get(name)
         if number is None:
-            number = self.object_ids[name] = len(self.object_names)
-            self.object_names.append(name)
+            digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8)
+            number = int.from_bytes(digest.digest(), "big") >> 1
+            self.object_ids[name] = number
+            self.object_names[number] = name
         return number
 
     def _names_table(self) -> pa.Table:
         return pa.table(
             {
-                "id": pa.array(range(len(self.object_names)), pa.int64()),
-                "name": pa.array(self.object_names, pa.string()),
+                "id": pa.array(list(self.object_names), pa.int64()),
+                "name": pa.array(list(self.object_names.values()), pa.string()),
             }
         )
 

@@ -203,10 +203,14 @@ class WindowTables:
         ]
 
     def merged_cells(self, source: str) -> str:
-        """Cell rows of ``source`` merged per (key, window)."""
+        """Cell rows of ``source`` merged per (key, window).  The earliest row is the one
+        of least rank, then object number, then position, whatever the order of the
+        rows (within one fold, rows come in an object's order, so the least position
+        wins ties there too)."""
         return (
             f"SELECT key, w, min(first_ms) AS first_ms, max(last_ms) AS last_ms, "
-            f"min(rank) AS rank, arg_min(obj, rank) AS obj, arg_min(pos, rank) AS pos"
+            f"min(rank) AS rank, arg_min(obj, {{'r': rank, 'o': obj}}) AS obj, "
+            f"arg_min(pos, {{'r': rank, 'o': obj, 'p': pos}}) AS pos"
             f"{self._carry('min({c}) AS {c}')}, CAST(-1 AS BIGINT) AS seq "
             f"FROM {source} GROUP BY key, w"
         )
