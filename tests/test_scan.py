@@ -314,3 +314,32 @@ def test_an_object_given_twice_keeps_one_quarantine_entry(tmp_path: Path) -> Non
     store = Store.open(tmp_path / "s.db")
     Scanner(store, DETECTIONS).scan([LocalSource(bad), LocalSource(bad)])
     assert len(store.quarantined()) == 1
+
+
+def test_a_resumed_scan_forgets_what_an_uninterrupted_one_had_forgotten(tmp_path: Path) -> None:
+    """Windows older than the retention are pruned from the saved state as it loads: half
+    a port scan, then events three hours later, then the other half late. Scanned in one
+    run (one-hour retention) or in three, the late half finds no old half to join."""
+    a, b, lines = split_portscan(tmp_path)
+    header = example_files("vpcflow", "portscan")[0][0].read_text().splitlines()[0]
+    fields = lines[0].split()
+    fields[10], fields[11] = str(int(fields[10]) + 3 * 3600), str(int(fields[11]) + 3 * 3600)
+    later = tmp_path / "later.log"
+    later.write_text(f"{header}\n{' '.join(fields)}\n")
+    hour = 3_600_000
+
+    def portscans(db: Path, runs: list[list[Path]]) -> int:
+        for files in runs:
+            store = Store.open(db)
+            Scanner(store, DETECTIONS, retention_ms=hour).scan(
+                [ListSource([]), *map(LocalSource, files)]
+            )
+            store.close()
+        store = Store.open(db)
+        found = [f for f in store.list_findings() if f["type"] == "Recon:EC2/Portscan"]
+        store.close()
+        return len(found)
+
+    assert portscans(tmp_path / "one.db", [[a, later, b]]) == 0
+    assert portscans(tmp_path / "three.db", [[a], [later], [b]]) == 0
+    assert portscans(tmp_path / "whole.db", [[a], [b]]) == 1  # within the retention: found

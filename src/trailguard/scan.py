@@ -271,6 +271,12 @@ class Scanner:
         self.engine = Engine(detections, saved, memory=engine_memory)
         self.committed = store.checkpoint_versions()
         self.pruned_at = 0
+        # saved deltas outlive the windows the last scan pruned at its end (until the
+        # store compacts them): forget those again, as an uninterrupted scan would have
+        watermark = self.engine.watermark()
+        if watermark is not None:
+            self.engine.prune(watermark - retention_ms)
+            self.pruned_at = watermark
 
     def scan(self, sources: Iterable[Source]) -> ScanSummary:
         """Read every object of ``sources``; commit each with its findings."""
