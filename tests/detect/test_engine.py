@@ -13,7 +13,7 @@ import pytest
 
 from trailguard.detect import engine as engine_module
 from trailguard.detect.detection import DetectionMeta, EventDetection, WindowDetection
-from trailguard.detect.engine import Engine
+from trailguard.detect.engine import Engine, _only
 from trailguard.formats.schema import CLOUDTRAIL, VPCFLOW
 
 
@@ -336,3 +336,43 @@ def test_an_exact_tie_between_objects_does_not_depend_on_their_order() -> None:
     first = run(["copy-a", "copy-b"])
     assert run(["copy-b", "copy-a"]) == first
     assert run(["copy-b", "sealed", "copy-a"])[1] == first[1] + [("later", 2)]
+
+
+def test_per_event_queries_see_only_the_fields_they_name() -> None:
+    """The conditions' struct fields are handed to DuckDB alone (not the whole nested
+    ``userIdentity``), with the same matches, nulls included."""
+    t0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def who(kind: str | None, mfa: str | None) -> dict[str, Any] | None:
+        if kind is None:
+            return None
+        context = None if mfa is None else {"attributes": {"mfaAuthenticated": mfa}}
+        return {"type": kind, "arn": f"arn:aws:sts::1:{kind}", "sessionContext": context}
+
+    people = [("AssumedRole", "false"), ("AssumedRole", "true"), ("IAMUser", "false"), (None, None)]
+    batch = pa.RecordBatch.from_pylist(
+        [
+            {"eventTime": t0, "eventName": "GetObject", "userIdentity": who(k, m), "_pos": i}
+            for i, (k, m) in enumerate([*people, ("AssumedRole", None)])
+        ],
+        schema=CLOUDTRAIL,
+    )
+    no_mfa = EventDetection(
+        meta("no_mfa"),
+        where='"userIdentity"."sessionContext"."attributes"."mfaAuthenticated" = \'false\' '
+        'AND "userIdentity"."type" = \'AssumedRole\'',
+    )
+    anyone = EventDetection(meta("anyone"), where='"userIdentity" IS NULL')
+    engine = Engine([no_mfa, anyone])
+    hits = engine.run("cloudtrail", batch, "o")
+    assert sorted((h.detection_id, h.position) for h in hits) == [
+        ("anyone", "record 3"),
+        ("no_mfa", "record 0"),
+    ]
+    named = engine._columns_named(no_mfa.where)
+    assert named == {
+        "userIdentity": {("sessionContext", "attributes", "mfaAuthenticated"), ("type",)}
+    }
+    only = _only(batch, named)
+    assert only.schema.names == ["userIdentity"]
+    assert [f.name for f in only.schema.field("userIdentity").type] == ["type", "sessionContext"]
