@@ -114,3 +114,44 @@ def test_s3_objects_are_read_by_reader_processes(
     assert results[1][2] == [("Policy:IAMUser/RootCredentialUsage", 2)]
     assert results[1][3] and results[1][3][0][0] == "s3://pooled/AWSLogs/zz-bad.json.gz"
     assert len(submitted) == 4 and all(n.startswith("s3://pooled/") for n in submitted)
+
+
+def test_reader_processes_sign_with_the_credentials_resolved_once(
+    s3_client: Any, moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A profile whose credentials come from a ``credential_process`` (or a role assumed
+    with MFA) is resolved by the process that lists the objects, once: the reader
+    processes are handed the keys rather than running the process (or prompting) again."""
+    import sys
+
+    from trailguard.detect.registry import builtin_detections
+    from trailguard.scan import Scanner
+    from trailguard.sources.s3 import S3Source
+
+    _upload(s3_client, "profiled")
+    runs = tmp_path / "runs.txt"
+    helper = tmp_path / "creds.py"
+    helper.write_text(
+        "import json\n"
+        f"open({str(runs)!r}, 'a').write('run\\n')\n"
+        "print(json.dumps({'Version': 1, 'AccessKeyId': 'testing', "
+        "'SecretAccessKey': 'testing'}))\n"
+    )
+    config = tmp_path / "config"
+    config.write_text(
+        f"[profile counted]\nregion = us-east-1\ncredential_process = {sys.executable} {helper}\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SECURITY_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "counted")
+    store = Store.open(tmp_path / "p.db")
+    try:
+        source = S3Source.from_url("s3://profiled/AWSLogs/", endpoint_url=moto_server)
+        summary = Scanner(store, builtin_detections(), workers=2).scan([source])
+        assert summary.objects == 3 and not summary.failed_objects, summary.failed_objects
+        assert summary.events["cloudtrail"] == 6
+    finally:
+        store.close()
+    assert runs.read_text().count("run") == 1

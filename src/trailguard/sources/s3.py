@@ -23,6 +23,7 @@ from trailguard.sources.base import SourceObject
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
+    from botocore.credentials import Credentials
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
@@ -46,10 +47,32 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def make_client(endpoint_url: str | None, where: str = "S3") -> S3Client:
-    """An S3 client with boto3's usual credential and region settings."""
+#: credentials as handed to another process: access key, secret key, session token
+Keys = tuple[str, str, str | None]
+
+
+def make_client(endpoint_url: str | None, where: str = "S3", keys: Keys | None = None) -> S3Client:
+    """An S3 client with boto3's usual credential and region settings (or ``keys``)."""
+    return _session_client(endpoint_url, where, keys)[0]
+
+
+def _session_client(
+    endpoint_url: str | None, where: str, keys: Keys | None = None
+) -> tuple[S3Client, Credentials | None]:
+    """An S3 client and the credentials it signs with (refreshed as they expire)."""
     try:
-        return boto3.client("s3", endpoint_url=endpoint_url)
+        session = boto3.session.Session()
+        if keys is not None:
+            key, secret, token = keys
+            client = session.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+            )
+            return client, None
+        return session.client("s3", endpoint_url=endpoint_url), session.get_credentials()
     except (BotoCoreError, ValueError) as exc:
         # ValueError: botocore rejects a malformed endpoint_url this way.
         raise SourceError(f"{where}: cannot create an S3 client: {exc}") from exc
@@ -121,6 +144,7 @@ class S3Source:
         page_size: int | None = None,
         owns_client: bool = False,
         endpoint_url: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         if page_size is not None and page_size < 1:
             raise ValueError(f"page_size must be positive, not {page_size}")
@@ -130,6 +154,8 @@ class S3Source:
         self.page_size = page_size
         self._owns_client = owns_client
         self.endpoint_url = endpoint_url
+        #: what the client we made signs with; reader processes are handed it
+        self.credentials = credentials
 
     @classmethod
     def from_url(
@@ -147,8 +173,9 @@ class S3Source:
         """
         bucket, prefix = parse_s3_url(url)
         owns_client = client is None
+        credentials = None
         if client is None:
-            client = make_client(endpoint_url, url)
+            client, credentials = _session_client(endpoint_url, url)
         return cls(
             bucket,
             prefix,
@@ -156,6 +183,7 @@ class S3Source:
             page_size=page_size,
             owns_client=owns_client,
             endpoint_url=endpoint_url,
+            credentials=credentials,
         )
 
     @property
@@ -199,7 +227,7 @@ class S3Source:
             etag = obj["ETag"].strip('"')
             opener: Callable[[], BinaryIO] = (
                 # a client we made can be made again elsewhere; one we were given cannot
-                S3Opener(self.bucket, key, etag, self.endpoint_url, self.client)
+                S3Opener(self.bucket, key, etag, self.endpoint_url, self.client, self.credentials)
                 if self._owns_client
                 else partial(self._open, key, etag)
             )
@@ -222,31 +250,48 @@ def open_object(client: S3Client, bucket: str, key: str, etag: str) -> BinaryIO:
 
 
 #: this process's clients, by endpoint (a reader process makes its own)
-_CLIENTS: dict[str | None, S3Client] = {}
+_CLIENTS: dict[tuple[str | None, Keys | None], S3Client] = {}
 
 
 class S3Opener:
     """Opens one listed object.  It can be pickled (the client is left behind), so that a
-    reader process opens the object itself, with a client of its own made from the same
-    endpoint and AWS settings."""
+    reader process opens the object itself, with a client of its own on the same
+    endpoint, signing with the credentials the source's client had then (frozen as it
+    is pickled): a profile that assumes a role with MFA, or runs a
+    ``credential_process``, is resolved once, in the process that lists the objects,
+    not again in every reader."""
 
-    __slots__ = ("bucket", "client", "endpoint_url", "etag", "key")
+    __slots__ = ("bucket", "client", "credentials", "endpoint_url", "etag", "key", "keys")
 
     def __init__(
-        self, bucket: str, key: str, etag: str, endpoint_url: str | None, client: S3Client | None
+        self,
+        bucket: str,
+        key: str,
+        etag: str,
+        endpoint_url: str | None,
+        client: S3Client | None,
+        credentials: Credentials | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self.bucket, self.key, self.etag = bucket, key, etag
         self.endpoint_url, self.client = endpoint_url, client
+        self.credentials, self.keys = credentials, keys
 
     def __call__(self) -> BinaryIO:
         client = self.client
         if client is None:
-            client = _CLIENTS.get(self.endpoint_url)
+            cached = (self.endpoint_url, self.keys)
+            client = _CLIENTS.get(cached)
             if client is None:
-                client = _CLIENTS[self.endpoint_url] = make_client(
-                    self.endpoint_url, f"s3://{self.bucket}/{self.key}"
-                )
+                where = f"s3://{self.bucket}/{self.key}"
+                client = _CLIENTS[cached] = make_client(self.endpoint_url, where, self.keys)
         return open_object(client, self.bucket, self.key, self.etag)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (S3Opener, (self.bucket, self.key, self.etag, self.endpoint_url, None))
+        keys = self.keys
+        if self.credentials is not None:
+            # refreshed here first if they are about to expire (a role's session)
+            frozen = self.credentials.get_frozen_credentials()
+            if frozen.access_key and frozen.secret_key:
+                keys = (frozen.access_key, frozen.secret_key, frozen.token)
+        return (S3Opener, (self.bucket, self.key, self.etag, self.endpoint_url, None, None, keys))
