@@ -334,8 +334,6 @@ def scan(
         interactive = sys.stderr.isatty() and sys.stdout.isatty() and output_format == "text"
         update, progress = _progress_reporter(interactive)
         retention = int(settings.get("window_retention_hours", None, cfg)) * 3600 * 1000
-        memory = str(settings.get("engine_memory", None, cfg))
-        settings.size_bytes("engine_memory", memory)  # a clear error now, not DuckDB's later
         scanner = Scanner(
             store,
             detections,
@@ -343,7 +341,7 @@ def scan(
             retention_ms=retention,
             on_progress=update,
             workers=default_workers() if n_workers is None else int(n_workers),
-            engine_memory=memory,
+            engine_memory=str(settings.get("engine_memory", None, cfg)),
             enricher=_enricher(store, cfg),
         )
         if progress is not None:

@@ -73,9 +73,6 @@ class _Partition:
             self.compacted = self.rows
 
 
-_UNKNOWN: Any = object()
-
-
 def _only(batch: pa.RecordBatch, named: dict[str, set[tuple[str, ...]]] | None) -> pa.RecordBatch:
     """``batch`` with only the columns, and struct fields, in ``named`` (all of it when
     ``named`` is ``None`` or names something the batch does not have: the query then
@@ -103,10 +100,6 @@ def _fields(array: pa.Array, paths: set[tuple[str, ...]]) -> pa.Array:
     return pa.StructArray.from_arrays(children, fields=fields, mask=mask)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class Engine:
     """Holds the detections, a DuckDB connection and the window state of one scan."""
 
@@ -117,6 +110,8 @@ class Engine:
         *,
         memory: str = ENGINE_MEMORY,
     ) -> None:
+        # a bad size is the setting's error, not DuckDB's
+        self.state_budget = int(size_bytes("engine_memory", memory) * STATE_SHARE)
         self.spill = spill = tempfile.mkdtemp(prefix="trailguard-state-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, spill, True)
         self.con = duckdb.connect(
@@ -152,7 +147,6 @@ class Engine:
         self.errors: dict[str, list[str]] = defaultdict(list)
         #: per combined per-event query, the columns its conditions name
         self._named: dict[str, dict[str, set[tuple[str, ...]]] | None] = {}
-        self.state_budget = int(size_bytes("engine_memory", memory) * STATE_SHARE)
         #: the latest event time the windows have seen (epoch ms)
         self.latest: int | None = None
         for delta in deltas:
@@ -240,8 +234,10 @@ class Engine:
 
     def _files(self, t: WindowTables, p: int) -> tuple[str, str]:
         """Where sealed partition ``p`` of ``t``'s state is kept: values, cells."""
-        stem = os.path.join(self.spill, f"{t.values(p)}")
-        return stem + ".parquet", stem.replace("_values_", "_cells_") + ".parquet"
+        return (
+            os.path.join(self.spill, t.values(p) + ".parquet"),
+            os.path.join(self.spill, t.cells(p) + ".parquet"),
+        )
 
     def _seal(self, t: WindowTables, p: int) -> None:
         """Write partition ``p`` of ``t``'s state, compacted, to Parquet files and drop its
@@ -371,13 +367,14 @@ class Engine:
         own, so that only the broken one is recorded as failing (against its object).
         """
         flags = ", ".join(
-            f"coalesce(({d.where}), false) AS {_q(f'{_FLAG}{i}')}" for i, d in enumerate(detections)
+            f"coalesce(({d.where}), false) AS {quote(f'{_FLAG}{i}')}"
+            for i, d in enumerate(detections)
         )
         any_flag = " OR ".join(f"coalesce(({d.where}), false)" for d in detections)
-        sql = f"SELECT {_q(_ROW)}, {flags} FROM {VIEW} WHERE {any_flag}"
-        needed = self._named.get(sql, _UNKNOWN)
-        if needed is _UNKNOWN:
-            needed = self._named[sql] = self._columns_named(any_flag)
+        sql = f"SELECT {quote(_ROW)}, {flags} FROM {VIEW} WHERE {any_flag}"
+        if sql not in self._named:
+            self._named[sql] = self._columns_named(any_flag)
+        needed = self._named[sql]
         starts: list[int] = []
         numbered: list[pa.RecordBatch] = []
         total = 0
@@ -524,7 +521,7 @@ class Engine:
                     new_values = f"{t.values(p)} WHERE seq = {int(self.seq)}"
                     new_cells = f"(SELECT * FROM {t.cells(p)} WHERE seq = {int(self.seq)})"
                     if folds[p] > 1:
-                        new_values = f"(SELECT DISTINCT * FROM {new_values})"
+                        new_values = f"({t.distinct_values(new_values)})"
                         new_cells = f"({t.merged_cells(new_cells)})"
                     values.append(
                         self.con.sql(f"SELECT key, w, v FROM {new_values}").to_arrow_table()
@@ -566,23 +563,15 @@ class Engine:
         threshold = int(t.detection.threshold)
         seq = int(self.seq)
         values, cells = t.values(p), t.cells(p)
-        span = self.con.execute(f"SELECT min(w), max(w) FROM {cells} WHERE seq = {seq}").fetchall()[
-            0
-        ]
-        if span[0] is None:
-            return []
-        # the windows this object touched lie in [lo, hi]: with that range spelled out, the
-        # scans skip (by zone map) the row groups of other windows
-        near = f"w BETWEEN {int(span[0])} AND {int(span[1])}"
-        fired_cells = f"(SELECT * FROM {cells} WHERE {near}) SEMI JOIN n USING (key, w)"
+        fired_cells = f"{cells} SEMI JOIN n USING (key, w)"
         rows: list[dict[str, Any]] = (
             self.con.sql(
                 f"WITH f AS (SELECT key, w FROM {values} "
                 f"SEMI JOIN (SELECT DISTINCT key, w FROM {cells} WHERE seq = {seq}) o "
-                f"USING (key, w) WHERE {near} GROUP BY key, w HAVING count(*) >= {threshold}), "
+                f"USING (key, w) GROUP BY key, w HAVING count(*) >= {threshold}), "
                 f"n AS (SELECT key, w, count(DISTINCT v) AS n, "
                 f"list(DISTINCT v ORDER BY v)[1:100] AS sample FROM {values} "
-                f"SEMI JOIN f USING (key, w) WHERE {near} "
+                f"SEMI JOIN f USING (key, w) "
                 f"GROUP BY key, w HAVING count(DISTINCT v) >= {threshold}) "
                 f"SELECT c.*, n.n, n.sample FROM "
                 f"({t.merged_cells(fired_cells)}) c "

@@ -202,6 +202,10 @@ class WindowTables:
             f"{rows} GROUP BY key, w",
         ]
 
+    def distinct_values(self, source: str) -> str:
+        """Value rows of ``source`` without duplicates."""
+        return f"SELECT DISTINCT key, w, v, CAST(-1 AS BIGINT) AS seq FROM {source}"
+
     def merged_cells(self, source: str) -> str:
         """Cell rows of ``source`` merged per (key, window).  The earliest row is the one
         of least rank, then object number, then position, whatever the order of the
@@ -238,7 +242,7 @@ class WindowTables:
         which is half the work), and its tables dropped."""
         values, cells = self.values(p), self.cells(p)
         if merge:
-            values = f"(SELECT DISTINCT key, w, v, CAST(-1 AS BIGINT) AS seq FROM {values})"
+            values = f"({self.distinct_values(values)})"
             cells = f"({self.merged_cells(cells)})"
         else:
             values = f"(SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {values})"
@@ -263,11 +267,9 @@ class WindowTables:
         keep = "" if since is None else f" WHERE w >= {int(since)}"
         values, cells = self.values(p), self.cells(p)
         return [
-            # ordered by window, so that zone maps let lookups of recent windows skip the rest
-            f"CREATE OR REPLACE TABLE {values} AS "
-            f"SELECT DISTINCT key, w, v, CAST(-1 AS BIGINT) AS seq FROM {values}{keep} ORDER BY w",
+            f"CREATE OR REPLACE TABLE {values} AS {self.distinct_values(values + keep)}",
             f"CREATE OR REPLACE TABLE {cells} AS "
-            f"{self.merged_cells(f'(SELECT * FROM {cells}{keep})')} ORDER BY w",
+            f"{self.merged_cells(f'(SELECT * FROM {cells}{keep})')}",
         ]
 
 

@@ -272,6 +272,9 @@ class Enricher:
             for category, lookup in self.threat.items()
         }
         trusted_idx = None if self.trusted.empty else _find(self.trusted, parsed, distinct, hosts)
+        trusted = None
+        if trusted_idx is not None:
+            trusted = (self.trusted.label(trusted_idx)[0], trusted_idx >= 0)
         public = is_public(parsed)
         geo = self._geo_values(distinct, parsed, public)
         out: dict[str, pa.Array] = {}
@@ -285,12 +288,12 @@ class Enricher:
                 else:
                     out[f"{name}__threat_{category}"] = _per_row(rows, labels[0])
                     out[f"{name}__threat_{category}_name"] = _per_row(rows, labels[1])
-            if trusted_idx is None:
+            if trusted is None:
                 out[f"{name}__trusted"] = _NULLS(n)
                 trusted_rows[name] = None
             else:
-                out[f"{name}__trusted"] = _per_row(rows, self.trusted.label(trusted_idx)[0])
-                trusted_rows[name] = _rows_where(rows, trusted_idx >= 0)
+                out[f"{name}__trusted"] = _per_row(rows, trusted[0])
+                trusted_rows[name] = _rows_where(rows, trusted[1])
             out[f"{name}__public"] = pa.array(_rows_where(rows, public), pa.bool_())
             for suffix, values in geo.items():
                 if values is None:

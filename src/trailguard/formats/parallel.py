@@ -94,7 +94,7 @@ class _Sender:
         self.results, self.freed = results, freed
         self.shm = SharedMemory(name=block) if block is not None else None
         self.free = list(range(SLOTS))
-        self.slot_bytes = slot_bytes if block is not None else 0
+        self.slot_bytes = slot_bytes  # 0 when there is no block (ReaderPool sees to it)
 
     def send(self, kind: str, batch: pa.RecordBatch) -> None:
         data = batch.serialize()

@@ -35,7 +35,7 @@ class LocalSource:
         for root, dirs, files in os.walk(self.path):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
-                if name.startswith(".") or name.endswith(_SKIP_SUFFIXES):
+                if not _wanted(name):
                     continue
                 p = Path(root) / name
                 if p.is_file():
@@ -54,6 +54,11 @@ class LocalSource:
         )
 
 
+def _wanted(name: str) -> bool:
+    """Whether a file of this name is a log to read (not hidden, not S3 metadata)."""
+    return not name.startswith(".") and not name.endswith(_SKIP_SUFFIXES)
+
+
 def first_file(path: str | os.PathLike[str]) -> SourceObject | None:
     """A cheap guess at the first object of ``LocalSource(path)``: the first file of a
     sorted descent, without listing the whole tree (used to decide what to start before
@@ -66,7 +71,7 @@ def first_file(path: str | os.PathLike[str]) -> SourceObject | None:
             entries = sorted(e for e in os.listdir(here) if not e.startswith("."))
         except OSError:
             return None
-        files = [e for e in entries if (here / e).is_file() and not e.endswith(_SKIP_SUFFIXES)]
+        files = [e for e in entries if _wanted(e) and (here / e).is_file()]
         if files:
             return LocalSource._object(here / files[0])
         dirs = [e for e in entries if (here / e).is_dir()]
