@@ -213,16 +213,16 @@ def test_window_state_survives_across_runs(tmp_path: Path) -> None:
 def test_reader_processes_give_the_same_findings(
     data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import trailguard.scan
+    import trailguard.formats.parallel
 
     submitted: list[str] = []
 
-    class CountingPool(trailguard.scan.ReaderPool):
+    class CountingPool(trailguard.formats.parallel.ReaderPool):
         def submit(self, obj: SourceObject) -> None:
             submitted.append(Path(obj.name).name)
             super().submit(obj)
 
-    monkeypatch.setattr(trailguard.scan, "ReaderPool", CountingPool)
+    monkeypatch.setattr(trailguard.formats.parallel, "ReaderPool", CountingPool)
     whole = gzip.compress(b'{"Records": []}' * 1000)
     (data / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
     (data / "bad-record.json").write_text(
@@ -252,7 +252,7 @@ def test_compacted_window_state_survives_across_runs(
 ) -> None:
     """As above, but the state is compacted into a snapshot saved in small slices."""
     import trailguard.detect.engine
-    import trailguard.scan
+    import trailguard.formats.parallel
 
     monkeypatch.setattr(trailguard.scan, "COMPACT_AFTER_DELTAS", 0)
     monkeypatch.setattr(trailguard.detect.engine, "SNAPSHOT_ROWS", 2)
@@ -277,11 +277,11 @@ def test_object_whose_reader_died_is_read_again_next_scan(
     import os
     import signal
 
-    import trailguard.scan
+    import trailguard.formats.parallel
 
     victim = sorted(p for p in data.rglob("*") if p.name.endswith(".json.gz"))[0]
 
-    class KillingPool(trailguard.scan.ReaderPool):
+    class KillingPool(trailguard.formats.parallel.ReaderPool):
         def take(self) -> Any:
             obj, worker = self._inflight[0]
             for reading, batch in super().take():
@@ -292,7 +292,7 @@ def test_object_whose_reader_died_is_read_again_next_scan(
                     continue  # this object's batches are lost with its reader
                 yield reading, batch
 
-    monkeypatch.setattr(trailguard.scan, "ReaderPool", KillingPool)
+    monkeypatch.setattr(trailguard.formats.parallel, "ReaderPool", KillingPool)
     store = Store.open(tmp_path / "s.db")
     first = Scanner(store, DETECTIONS, workers=1).scan([LocalSource(data)])
     # one object died with its reader (the victim, or the next one if the victim was

@@ -82,7 +82,7 @@ def test_s3_objects_are_read_by_reader_processes(
 ) -> None:
     """S3 objects go to the reader processes (each opens them with a client of its own)
     and give what one process gives: findings, counts and the bad object's reason."""
-    import trailguard.scan
+    import trailguard.formats.parallel
     from trailguard.detect.registry import builtin_detections
     from trailguard.scan import Scanner
     from trailguard.sources.s3 import S3Source
@@ -91,12 +91,12 @@ def test_s3_objects_are_read_by_reader_processes(
     s3_client.put_object(Bucket="pooled", Key="AWSLogs/zz-bad.json.gz", Body=b"\x1f\x8b\x08junk")
     submitted: list[str] = []
 
-    class CountingPool(trailguard.scan.ReaderPool):
+    class CountingPool(trailguard.formats.parallel.ReaderPool):
         def submit(self, obj: SourceObject) -> None:
             submitted.append(obj.name)
             super().submit(obj)
 
-    monkeypatch.setattr(trailguard.scan, "ReaderPool", CountingPool)
+    monkeypatch.setattr(trailguard.formats.parallel, "ReaderPool", CountingPool)
     results = []
     for workers in (0, 2):
         store = Store.open(tmp_path / f"w{workers}.db")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # detections, formats, the store and the engine load on first
     from trailguard.enrich.enricher import Enricher
     from trailguard.findings.store import FindingFilter, Store
     from trailguard.formats.base import ReadOptions
+    from trailguard.reading import Reading
     from trailguard.scan import ScanSummary
 
 EXIT_OK: Final = 0
@@ -312,6 +313,7 @@ def scan(
     from trailguard import processes
 
     store: Store | None = None
+    reading: Reading | None = None
     try:
         cfg = settings.load_config()
         n_workers = settings.get("workers", workers, cfg)
@@ -323,14 +325,20 @@ def scan(
             max_decompressed_bytes=settings.get("max_decompressed_bytes", max_decompressed, cfg),
             flow_format=_flow_format(fmt_text) if fmt_text else None,
         )
-        if (n_workers is None or int(n_workers) > 0) and _starts_pooled(paths, options):
+        n_workers = default_workers() if n_workers is None else int(n_workers)
+        if n_workers > 0 and _starts_pooled(paths, options):
             # readers are forked from a server whose imports overlap ours from here on
             processes.start_server()
+        # reading begins first thing: the first objects are read while the store is opened,
+        # DuckDB imported and the detections built (the scanner says which objects to skip)
+        from trailguard.reading import Reading
+
+        sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))
+        reading = Reading(sources, options, workers=n_workers)
+        store = _open_store(settings.resolve_db(db, cfg))
         from trailguard.scan import Scanner
 
         detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)
-        store = _open_store(settings.resolve_db(db, cfg))
-        sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))
         interactive = sys.stderr.isatty() and sys.stdout.isatty() and output_format == "text"
         update, progress = _progress_reporter(interactive)
         retention = int(settings.get("window_retention_hours", None, cfg)) * 3600 * 1000
@@ -340,21 +348,23 @@ def scan(
             options,
             retention_ms=retention,
             on_progress=update,
-            workers=default_workers() if n_workers is None else int(n_workers),
+            workers=n_workers,
             engine_memory=str(settings.get("engine_memory", None, cfg)),
             enricher=_enricher(store, cfg),
         )
         if progress is not None:
             with progress:
-                summary = scanner.scan(sources)
+                summary = scanner.scan(reading)
         else:
-            summary = scanner.scan(sources)
+            summary = scanner.scan(reading)
         failing = _fail_on_hit(store, summary, fail_on)
     except (ConfigError, RuleError) as exc:
         raise _fail(str(exc), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR) from exc
     except TrailguardError as exc:
         raise _fail(str(exc)) from exc
     finally:
+        if reading is not None:
+            reading.close()
         if store is not None:
             store.close()
     if output_format == "json":

@@ -21,9 +21,12 @@ from typing import Final
 #: without the cost of sending batches between processes
 POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
 
-#: what a reader needs imported: the main module (which a child would otherwise import
-#: again) and the reader pool's own
-PRELOAD: Final = ["__main__", "trailguard.formats.parallel"]
+#: what the server imports for its readers: the reader pool's modules, and the command's
+#: (each reader runs the ``trailguard`` script again as ``__mp_main__``, which imports
+#: ``trailguard.cli``: ~70 ms per reader unless the server has it already).  Not
+#: ``"__main__"``: Python 3.11's fork server never receives the main script's path, so
+#: that entry imports nothing.
+PRELOAD: Final = ["trailguard.cli", "trailguard.formats.parallel"]
 
 
 def context() -> ForkServerContext | SpawnContext:

@@ -7,14 +7,12 @@ resuming after a crash) neither loses nor double-counts anything.
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,12 +22,10 @@ from trailguard.detect.engine import ENGINE_MEMORY, Engine
 from trailguard.detect.hit import Hit
 from trailguard.detect.windows import WindowDelta
 from trailguard.enrich.enricher import Enricher, EnrichResult
-from trailguard.errors import SourceError
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import ObjectCommit, Store
-from trailguard.formats import ObjectReading, ReadOptions, Reject, peek_kind, read_object
-from trailguard.formats.parallel import ReaderPool, picklable
-from trailguard.processes import POOLED_KINDS
+from trailguard.formats import ObjectReading, ReadOptions, Reject
+from trailguard.reading import END, PREFETCH_BATCHES, START, Item, Prefetch, Reading
 from trailguard.sources.base import Source, SourceObject
 
 
@@ -89,70 +85,8 @@ class ScanSummary:
 
 
 Progress = Callable[[ScanSummary], None]
-#: batches read ahead (on another thread) while the detections run: decompression,
-#: CSV parsing and DuckDB release the GIL, so reading and detecting overlap
-PREFETCH_BATCHES: Final = 4
 #: how long a thread holding the GIL runs before it yields to one waiting, during a scan
 GIL_SWITCH_SECONDS: Final = 0.001
-
-
-class _Marker:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-_START: Final = _Marker("start of object")
-_END: Final = _Marker("end of object")
-_Item = tuple[SourceObject, "ObjectReading | None", "pa.RecordBatch | EnrichResult | _Marker"] | str
-
-
-class _Prefetch:
-    """Runs an iterator on a daemon thread, ``depth`` items ahead, in order.
-
-    An exception in the iterator is raised where the consumer reads it; closing
-    stops the producer at its next item.
-    """
-
-    def __init__(self, items: Iterator[_Item], depth: int, name: str = "trailguard-read") -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
-        self._thread.start()
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, items: Iterator[_Item]) -> None:
-        try:
-            for item in items:
-                if not self._put(("item", item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(("error", exc))
-            return
-        self._put(("end", None))
-
-    def __iter__(self) -> Iterator[_Item]:
-        while True:
-            kind, value = self._queue.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 #: saved window deltas beyond which a scan compacts them into one snapshot at its end
@@ -278,16 +212,22 @@ class Scanner:
             self.engine.prune(watermark - retention_ms)
             self.pruned_at = watermark
 
-    def scan(self, sources: Iterable[Source]) -> ScanSummary:
-        """Read every object of ``sources``; commit each with its findings."""
+    def scan(self, sources: Iterable[Source] | Reading) -> ScanSummary:
+        """Read every object of ``sources``; commit each with its findings.
+
+        ``sources`` may be a :class:`Reading` begun earlier (``trailguard scan``
+        begins it before this scanner is built); the scan closes it.
+        """
         summary = ScanSummary()
         started = time.perf_counter()
         # reading and enriching on threads of their own: three stages that release the GIL
         # for most of their work, which the OS spreads over the cores as their costs vary
-        read = _Prefetch(self._produce(sources), depth=PREFETCH_BATCHES)
-        reader = _Prefetch(
-            self._enrich(iter(read)), depth=PREFETCH_BATCHES, name="trailguard-enrich"
-        )
+        if isinstance(sources, Reading):
+            read = sources
+            read.skip(self.committed)
+        else:
+            read = Reading(sources, self.options, workers=self.workers, committed=self.committed)
+        reader = Prefetch(self._enrich(iter(read)), PREFETCH_BATCHES, "trailguard-enrich")
         # Each stage hands the GIL back and forth around its Arrow, numpy and DuckDB calls;
         # with Python's default 5 ms switch interval, a stage whose call has returned waits
         # up to that long for a busy one to yield (measured: ~7% of a flow-log scan)
@@ -300,13 +240,13 @@ class Scanner:
                     summary.source_errors.append(item)
                     continue
                 obj, reading, batch = item
-                if batch is _START:
+                if batch is START:
                     summary.seen_objects.append(obj.name)
                 if reading is None:  # already committed with this version
                     done = self.committed[obj.name]
                     summary.skipped += 1
                     summary.previously_rejected += done[1]
-                elif batch is _END:
+                elif batch is END:
                     detect.end(obj, reading, summary)
                 elif isinstance(batch, EnrichResult):
                     assert reading.log_type is not None
@@ -328,45 +268,7 @@ class Scanner:
             self.on_progress(summary)
         return summary
 
-    def _produce(self, sources: Iterable[Source]) -> Iterator[_Item]:
-        """Objects, their batches and markers, in order (run on the prefetch thread).
-
-        With ``workers``, objects that can be sent to another process are read by a
-        :class:`ReaderPool` (up to two per worker in flight); the rest are read here,
-        after those in flight, so the order never changes.
-        """
-        pool: ReaderPool | None = None  # started when the first object needs it
-        try:
-            for source in sources:
-                try:
-                    for obj in source.objects():
-                        done = self.committed.get(obj.name)
-                        if done is not None and done[0] == obj.version:
-                            yield obj, None, _START
-                            continue
-                        if self.workers > 0 and self._to_pool(obj):
-                            if pool is None:
-                                pool = ReaderPool(self.workers, self.options)
-                            pool.submit(obj)
-                            if pool.inflight > 2 * self.workers:
-                                yield from self._take(pool)
-                            continue
-                        while pool is not None and pool.inflight:
-                            yield from self._take(pool)
-                        reading = read_object(obj, self.options)
-                        yield obj, reading, _START
-                        for batch in reading.batches():
-                            yield obj, reading, batch
-                        yield obj, reading, _END
-                except SourceError as exc:
-                    yield str(exc)
-            while pool is not None and pool.inflight:
-                yield from self._take(pool)
-        finally:
-            if pool is not None:
-                pool.close()
-
-    def _enrich(self, items: Iterator[_Item]) -> Iterator[_Item]:
+    def _enrich(self, items: Iterator[Item]) -> Iterator[Item]:
         """Batches with their enrichment columns (on a thread of its own: Arrow and numpy
         release the GIL, so this overlaps with reading and the detections).
 
@@ -376,7 +278,7 @@ class Scanner:
         is paid once (CloudTrail objects of ~2,000 records: 0.36 s per scan of 410k
         records one object at a time, 0.06 s sixteen at a time).  The markers and
         errors between held batches wait with them, so the order never changes."""
-        held: list[_Item] = []
+        held: list[Item] = []
         batches: list[pa.RecordBatch] = []
         log_type: str | None = None
         rows = 0
@@ -403,8 +305,8 @@ class Scanner:
             yield from self._enriched(held, batches, log_type)
 
     def _enriched(
-        self, held: list[_Item], batches: list[pa.RecordBatch], log_type: str | None
-    ) -> Iterator[_Item]:
+        self, held: list[Item], batches: list[pa.RecordBatch], log_type: str | None
+    ) -> Iterator[Item]:
         """``held`` in order, its batches replaced by their enriched results."""
         assert log_type is not None
         results = iter(self.enricher.enrich_batches(log_type, batches))
@@ -413,27 +315,6 @@ class Scanner:
                 yield item[0], item[1], next(results)
             else:
                 yield item
-
-    def _to_pool(self, obj: SourceObject) -> bool:
-        """JSON logs decode under the GIL, so they go to reader processes; flow logs
-        parse in C++ with the GIL released, so a thread reads them without the cost
-        of sending batches between processes.  S3 objects all go to reader processes:
-        reading them waits on the network, which several processes overlap, and a
-        look at their first bytes would cost a request each."""
-        if not picklable(obj):
-            return False
-        if obj.name.startswith("s3://"):
-            return True
-        return peek_kind(obj, self.options) in POOLED_KINDS
-
-    @staticmethod
-    def _take(pool: ReaderPool) -> Iterator[_Item]:
-        started = False
-        for reading, batch in pool.take():
-            if not started:
-                yield reading.object, reading, _START
-                started = True
-            yield reading.object, reading, _END if batch is None else batch
 
     def _finish(self, obj: SourceObject, reading: ObjectReading, hits: list[Hit]) -> ObjectCommit:
         """An object's results, with its window changes (taken now, before the next

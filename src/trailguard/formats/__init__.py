@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import BinaryIO, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from trailguard.errors import FormatError, SourceError
 from trailguard.formats.base import ReadContext, ReadOptions, Reject
 from trailguard.formats.decompress import iter_chunks
-from trailguard.formats.schema import LogType
 from trailguard.formats.sniff import SNIFF_BYTES, Kind, sniff
 from trailguard.sources.base import SourceObject
+
+if TYPE_CHECKING:  # (pyarrow comes with the readers: a look at an object needs none of it)
+    import pyarrow as pa
+
+    from trailguard.formats.schema import LogType
 
 __all__ = ["ObjectReading", "ReadOptions", "Reader", "Reject", "read_object"]
 
