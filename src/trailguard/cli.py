@@ -330,12 +330,13 @@ def scan(
             # readers are forked from a server whose imports overlap ours from here on
             processes.start_server()
         # reading begins first thing: the first objects are read while the store is opened,
-        # DuckDB imported and the detections built (the scanner says which objects to skip)
+        # DuckDB imported and the detections built
         from trailguard.reading import Reading
 
         sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))
         reading = Reading(sources, options, workers=n_workers)
         store = _open_store(settings.resolve_db(db, cfg))
+        reading.skip(store.checkpoint_versions())
         from trailguard.scan import Scanner
 
         detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)

@@ -21,12 +21,18 @@ from typing import Final
 #: without the cost of sending batches between processes
 POOLED_KINDS: Final = frozenset({"cloudtrail", "dns"})
 
-#: what the server imports for its readers: the reader pool's modules, and the command's
+#: what the server imports for its readers: the reader pool's and the JSON readers'
+#: modules, and the command's
 #: (each reader runs the ``trailguard`` script again as ``__mp_main__``, which imports
 #: ``trailguard.cli``: ~70 ms per reader unless the server has it already).  Not
 #: ``"__main__"``: Python 3.11's fork server never receives the main script's path, so
 #: that entry imports nothing.
-PRELOAD: Final = ["trailguard.cli", "trailguard.formats.parallel"]
+PRELOAD: Final = [
+    "trailguard.cli",
+    "trailguard.formats.parallel",
+    "trailguard.formats.cloudtrail",  # (the readers themselves: ~40 ms each to import)
+    "trailguard.formats.dns",
+]
 
 
 def context() -> ForkServerContext | SpawnContext:

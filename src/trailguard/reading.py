@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 PREFETCH_BATCHES: Final = 4
 #: the reading runs further ahead while its batches come to less than this: a scan's
 #: first CloudTrail objects (~2 MB of batch each) are read while the command is still
-#: starting up, not 4 batches' worth
-READ_AHEAD_BYTES: Final = 32 * 1024 * 1024
+#: starting up (~0.3 s of two readers' work), not 4 batches' worth
+READ_AHEAD_BYTES: Final = 64 * 1024 * 1024
 #: items held ahead at most, whatever their size (markers of skipped objects weigh nothing)
 MAX_AHEAD: Final = 1024
 
@@ -171,7 +171,8 @@ class Reading:
         )
 
     def skip(self, committed: Mapping[str, tuple[str | None, int]]) -> None:
-        """The objects already committed (name -> version, rejected records)."""
+        """The objects already committed (name -> version, rejected records); told
+        again, the new mapping replaces the old (the scanner's, kept up to date)."""
         self.committed = committed
         self._told.set()
 
