@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import trailguard.formats.parallel
 from trailguard.formats.base import ReadOptions
-from trailguard.reading import END, START, Item, Prefetch, Reading
+from trailguard.reading import END, MAX_AHEAD, START, Item, Prefetch, Reading
 from trailguard.sources.base import SourceObject
 from trailguard.sources.local import LocalSource
 
@@ -175,3 +176,60 @@ def test_prefetch_runs_ahead_by_bytes_for_small_batches_and_by_count_otherwise()
         assert len(got) == 200
     finally:
         by_count.close()
+
+
+def test_a_consumer_waiting_on_a_closed_prefetch_is_let_go() -> None:
+    release = threading.Event()
+
+    def nothing_yet() -> Iterator[Item]:
+        release.wait(10)
+        yield from ()
+
+    ahead = Prefetch(nothing_yet(), 2, "test")
+    got: list[Item] = []
+    consumer = threading.Thread(target=lambda: got.extend(ahead), daemon=True)
+    consumer.start()
+    threading.Timer(0.3, release.set).start()
+    ahead.close()  # the producer ends after being closed: it puts no end mark
+    consumer.join(timeout=3)
+    assert not consumer.is_alive()
+    assert got == []
+
+
+class _Listing:
+    """A source that lists ``objs``, then waits for ``release`` before it ends."""
+
+    def __init__(self, objs: list[SourceObject], release: threading.Event) -> None:
+        self.objs, self.release = objs, release
+
+    def objects(self) -> Iterator[SourceObject]:
+        yield from self.objs
+        self.release.wait(20)
+
+
+def test_skipped_objects_behind_one_in_flight_are_handed_on_before_the_listing_ends(
+    tmp_path: Path,
+) -> None:
+    [new] = _write_objects(tmp_path, 1)
+    done = [
+        SourceObject(f"{tmp_path}/gone-{n}.json", "v1", 1, new.opener)
+        for n in range(MAX_AHEAD + 10)
+    ]
+    release = threading.Event()
+    reading = Reading(
+        [_Listing([new, *done], release)],
+        ReadOptions(),
+        workers=1,
+        committed={o.name: ("v1", 0) for o in done},
+    )
+    first: list[Item] = []
+    consumer = threading.Thread(target=lambda: first.append(next(iter(reading))), daemon=True)
+    try:
+        consumer.start()
+        # the listing has not ended, yet the object in flight and the skipped ones behind
+        # it are handed on: they are not all held until it ends
+        consumer.join(timeout=10)
+        assert first and not isinstance(first[0], str) and first[0][0].name == new.name
+    finally:
+        release.set()
+        reading.close()

@@ -336,7 +336,8 @@ def scan(
         sources = open_sources(paths, endpoint_url=settings.get("endpoint_url", endpoint_url, cfg))
         reading = Reading(sources, options, workers=n_workers)
         store = _open_store(settings.resolve_db(db, cfg))
-        reading.skip(store.checkpoint_versions())
+        committed = store.checkpoint_versions()
+        reading.skip(committed)
         from trailguard.scan import Scanner
 
         detections = _load_detections(settings.get("rules", rules or [], cfg), builtin)
@@ -352,6 +353,7 @@ def scan(
             workers=n_workers,
             engine_memory=str(settings.get("engine_memory", None, cfg)),
             enricher=_enricher(store, cfg),
+            committed=committed,
         )
         if progress is not None:
             with progress:

@@ -115,7 +115,9 @@ class Prefetch:
         while True:
             with self._cond:
                 while not self._items:
-                    self._cond.wait()
+                    if self._stop.is_set():
+                        return  # closed: the producer will put nothing more
+                    self._cond.wait(0.1)
                 kind, value, size = self._items.popleft()
                 self._held -= size
                 self._cond.notify_all()
@@ -124,10 +126,6 @@ class Prefetch:
             if kind == "error":
                 raise value
             yield value
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def close(self) -> None:
         self._stop.set()
@@ -161,6 +159,7 @@ class Reading:
         self.workers = workers
         self.committed: Mapping[str, tuple[str | None, int]] = {}
         self._told = threading.Event()
+        self._closed = threading.Event()
         if committed is not None:
             self.skip(committed)
         self._prefetch = Prefetch(
@@ -180,12 +179,13 @@ class Reading:
         return iter(self._prefetch)
 
     def close(self) -> None:
+        self._closed.set()
         self._prefetch.close()
 
     def _done(self, obj: SourceObject) -> bool:
         """Whether ``obj`` is committed with this version (waits until told which are)."""
         while not self._told.wait(0.1):
-            if self._prefetch.stopping:
+            if self._closed.is_set():
                 raise _Closed
         done = self.committed.get(obj.name)
         return done is not None and done[0] == obj.version
@@ -224,8 +224,13 @@ class Reading:
     def _hand_on(
         self, pool: ReaderPool | None, ahead: deque[tuple[SourceObject, bool]], keep: int
     ) -> Iterator[Item]:
-        """Hand on the oldest objects until at most ``keep`` are left with the pool."""
-        while ahead and (not ahead[0][1] or (pool is not None and pool.inflight > keep)):
+        """Hand on the oldest objects until at most ``keep`` are left with the pool (and
+        at most :data:`MAX_AHEAD` skipped ones wait behind them)."""
+        while ahead and (
+            not ahead[0][1]
+            or (pool is not None and pool.inflight > keep)
+            or len(ahead) > keep + MAX_AHEAD
+        ):
             obj, pooled = ahead.popleft()
             if pooled and pool is not None:
                 yield from self._take(pool)

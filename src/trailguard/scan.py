@@ -192,6 +192,7 @@ class Scanner:
         workers: int = 0,
         engine_memory: str = ENGINE_MEMORY,
         enricher: Enricher | None = None,
+        committed: dict[str, tuple[str, int]] | None = None,
     ) -> None:
         self.store = store
         self.enricher = enricher or Enricher()
@@ -203,7 +204,9 @@ class Scanner:
         self.window_ids = [d.meta.id for d in detections if isinstance(d, WindowDetection)]
         self.delta_ids, saved = store.iter_windows(self.window_ids)
         self.engine = Engine(detections, saved, memory=engine_memory)
-        self.committed = store.checkpoint_versions()
+        #: objects committed (name -> version, rejected records): ``committed`` if given
+        #: (the same the reading was told), else the store's
+        self.committed = store.checkpoint_versions() if committed is None else committed
         self.pruned_at = 0
         # saved deltas outlive the windows the last scan pruned at its end (until the
         # store compacts them): forget those again, as an uninterrupted scan would have
@@ -258,8 +261,8 @@ class Scanner:
             detect.flush(summary)
             self._prune()
         finally:
+            read.close()  # (first: the enrich thread may be waiting on it)
             reader.close()
-            read.close()
             sys.setswitchinterval(switch)
             self.engine.close()
         summary.detection_errors = {k: v[:20] for k, v in self.engine.errors.items()}
