@@ -233,3 +233,25 @@ def test_skipped_objects_behind_one_in_flight_are_handed_on_before_the_listing_e
     finally:
         release.set()
         reading.close()
+
+
+def test_prefetch_holds_large_batches_depth_at_a_time() -> None:
+    """Batches that do not fit the byte allowance are held ``depth`` at a time
+    (markers included), as without one: flow logs' 21 MB batches, four at a time."""
+    pulled = [0]
+    obj = SourceObject("memory://x", "1", 0, lambda: None)  # type: ignore[arg-type,return-value]
+    big = pa.record_batch({"x": pa.array([1] * 2_500, type=pa.int8())})  # 2,500 bytes
+
+    def flow_like() -> Iterator[Item]:
+        pulled[0] += 1
+        yield obj, None, START
+        for _ in range(50):
+            pulled[0] += 1
+            yield obj, None, big
+
+    ahead = Prefetch(flow_like(), 4, "test", ahead_bytes=8_000)
+    try:
+        # START and three batches (7,500 bytes) held; the fourth would not fit and waits
+        assert _settled(pulled) == 5
+    finally:
+        ahead.close()

@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 #: batches read ahead (on another thread) while the detections run: decompression,
 #: CSV parsing and DuckDB release the GIL, so reading and detecting overlap
 PREFETCH_BATCHES: Final = 4
-#: the reading runs further ahead while its batches come to less than this: a scan's
+#: the reading runs further ahead while its batches fit in this: a scan's
 #: first CloudTrail objects (~2 MB of batch each) are read while the command is still
 #: starting up (~0.3 s of two readers' work), not 4 batches' worth
-READ_AHEAD_BYTES: Final = 64 * 1024 * 1024
+READ_AHEAD_BYTES: Final = 32 * 1024 * 1024
 #: items held ahead at most, whatever their size (markers of skipped objects weigh nothing)
 MAX_AHEAD: Final = 1024
 
@@ -64,10 +64,10 @@ class _Closed(Exception):
 class Prefetch:
     """Runs an iterator on a daemon thread, ahead of its consumer, in order.
 
-    It runs ``depth`` items ahead, or further while the batches it holds come to
-    less than ``ahead_bytes`` (at most :data:`MAX_AHEAD` items): small batches
-    (a CloudTrail object's) can then pile up while the consumer is not ready yet,
-    large ones (flow logs') are held a few at a time.  An exception in the
+    It runs ``depth`` items ahead, or further while the batches it holds fit in
+    ``ahead_bytes`` (at most :data:`MAX_AHEAD` items): small batches (a CloudTrail
+    object's) can then pile up while the consumer is not ready yet, large ones
+    (flow logs') are held ``depth`` at a time.  An exception in the
     iterator is raised where the consumer reads it; closing stops the producer at
     its next item.
     """
@@ -82,15 +82,20 @@ class Prefetch:
         self._thread = threading.Thread(target=self._run, args=(items,), name=name, daemon=True)
         self._thread.start()
 
-    def _full(self) -> bool:
+    def _room(self, size: int) -> bool:
+        """Whether an item of ``size`` bytes may be held now: within ``depth`` items
+        always; beyond, only if it fits in ``ahead_bytes`` with the batches held (so
+        large batches are held ``depth`` at a time, as without a byte allowance)."""
         n = len(self._items)
-        return n >= MAX_AHEAD or (n >= self._depth and self._held >= self._ahead_bytes)
+        if n < self._depth:
+            return True
+        return bool(self._ahead_bytes) and n < MAX_AHEAD and self._held + size <= self._ahead_bytes
 
     def _put(self, kind: str, value: Any) -> bool:
         # (a batch's bytes; markers, enrichment results and errors weigh nothing)
         size = getattr(value[2], "nbytes", 0) if kind == "item" and isinstance(value, tuple) else 0
         with self._cond:
-            while self._full():
+            while not self._room(size):
                 if self._stop.is_set():
                     return False
                 self._cond.wait(0.1)
