@@ -217,6 +217,14 @@ class _Plain:
             raise _TooLarge
         return arr.flatten()  # type: ignore[no-any-return]
 
+    def struct(self, objs: list[Any], empty: msgspec.Struct) -> pa.Array:
+        """These fields as a struct array, null where ``objs`` holds ``None``."""
+        present = _present(objs, empty)
+        if present is None:
+            return pa.nulls(len(objs), self.type)
+        v, mask = present
+        return pa.StructArray.from_arrays(self.columns(v), fields=list(self.type), mask=mask)
+
 
 _TOP_FIELDS: Final = [f.name for f in CLOUDTRAIL][: CLOUDTRAIL.get_field_index("apiVersion") + 1]
 #: the top-level fields read as one struct (``eventTime`` as its text, parsed after)
@@ -228,6 +236,7 @@ _TIME: Final = _TOP_FIELDS.index("eventTime")
 _NAME: Final = _TOP_FIELDS.index("eventName")
 _USER_STRINGS: Final = _Plain(_UserIdentity, pa.struct([f for f in USER_IDENTITY if f.type == _S]))
 _ISSUER: Final = _Plain(_SessionIssuer, SESSION_ISSUER)
+_ON_BEHALF: Final = _Plain(_OnBehalfOf, ON_BEHALF_OF)
 
 
 def _json_texts(columns: list[list[msgspec.Raw]]) -> tuple[list[pa.Array], dict[int, str]]:
@@ -325,14 +334,6 @@ def _present(objs: list[_T | None], empty: _T) -> tuple[list[_T], pa.Array | Non
 # costs about a third of ``getattr`` or ``astuple``-and-transpose in Python.
 
 
-def _session_issuer(objs: list[_SessionIssuer | None]) -> pa.Array:
-    present = _present(objs, _NO_ISSUER)
-    if present is None:
-        return pa.nulls(len(objs), SESSION_ISSUER)
-    v, mask = present
-    return pa.StructArray.from_arrays(_ISSUER.columns(v), fields=list(SESSION_ISSUER), mask=mask)
-
-
 def _session_attributes(objs: list[_Attributes | None]) -> pa.Array:
     present = _present(objs, _NO_ATTRIBUTES)
     if present is None:
@@ -355,24 +356,12 @@ def _session_context(objs: list[_SessionContext | None]) -> pa.Array:
     v, mask = present
     return pa.StructArray.from_arrays(
         [
-            _session_issuer([c.sessionIssuer for c in v]),
+            _ISSUER.struct([c.sessionIssuer for c in v], _NO_ISSUER),
             _session_attributes([c.attributes for c in v]),
             strings([c.sourceIdentity for c in v]),
             strings([c.ec2RoleDelivery for c in v]),
         ],
         fields=list(SESSION_CONTEXT),
-        mask=mask,
-    )
-
-
-def _on_behalf_of(objs: list[_OnBehalfOf | None]) -> pa.Array:
-    present = _present(objs, _NO_ON_BEHALF)
-    if present is None:
-        return pa.nulls(len(objs), ON_BEHALF_OF)
-    v, mask = present
-    return pa.StructArray.from_arrays(
-        [strings([b.userId for b in v]), strings([b.identityStoreArn for b in v])],
-        fields=list(ON_BEHALF_OF),
         mask=mask,
     )
 
@@ -386,7 +375,7 @@ def _user_identity(objs: list[_UserIdentity | None]) -> pa.Array:
         [
             *_USER_STRINGS.columns(v),
             _session_context([u.sessionContext for u in v]),
-            _on_behalf_of([u.onBehalfOf for u in v]),
+            _ON_BEHALF.struct([u.onBehalfOf for u in v], _NO_ON_BEHALF),
         ],
         fields=list(USER_IDENTITY),
         mask=mask,
