@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from trailguard.detect.detection import Detection, WindowDetection
 from trailguard.detect.engine import ENGINE_MEMORY, Engine
 from trailguard.detect.hit import Hit
-from trailguard.detect.windows import WindowDelta
 from trailguard.enrich.enricher import Enricher, EnrichResult
 from trailguard.findings.model import finding_id, severity_label
 from trailguard.findings.store import ObjectCommit, Store
@@ -324,7 +322,7 @@ class Scanner:
         object's rows reach the windows)."""
         deltas, window_hits = self.engine.take_window_changes()
         if deltas:
-            self._prune_as_time_moves(deltas)
+            self._prune_as_time_moves()
         ctx = reading.ctx
         return ObjectCommit(
             name=obj.name,
@@ -379,22 +377,12 @@ class Scanner:
         if self.on_progress:
             self.on_progress(summary)
 
-    def _prune_as_time_moves(self, deltas: list[WindowDelta]) -> None:
+    def _prune_as_time_moves(self) -> None:
         """Keep window state bounded during a long scan: each time event time has moved
         a quarter of the retention past the last pruning, drop windows older than the
         retention."""
-        latest = max(
-            (
-                int(v)
-                for d in deltas
-                if d.cells.num_rows
-                for v in [pc.max(d.cells["last_ms"]).as_py()]
-            ),
-            default=None,
-        )
-        if latest is None:
-            return
-        if latest - self.pruned_at > self.retention_ms // 4:
+        latest = self.engine.watermark()
+        if latest is not None and latest - self.pruned_at > self.retention_ms // 4:
             self.engine.prune(latest - self.retention_ms)
             self.pruned_at = latest
 

@@ -194,7 +194,7 @@ class Engine:
             self.con.unregister("tg_load_names")
 
     def _count(self, sql: str) -> int:
-        """Run an INSERT; the rows it inserted."""
+        """Run an INSERT (or a CREATE TABLE ... AS); the rows it wrote."""
         row = self.con.execute(sql).fetchone()
         return int(row[0]) if row else 0
 
@@ -214,12 +214,16 @@ class Engine:
         elif part.sealed:
             files = self._files(t, p)
             self._atomically(t.unseal(p, *files))
-            for f in files:
-                with contextlib.suppress(OSError):
-                    os.remove(f)
+            self._remove_files(t, p)
             part.sealed = False
             part.runs = 1
         return part
+
+    def _remove_files(self, t: WindowTables, p: int) -> None:
+        """Remove partition ``p``'s sealed files (once read back, or pruned)."""
+        for f in self._files(t, p):
+            with contextlib.suppress(OSError):
+                os.remove(f)
 
     def _atomically(self, statements: Sequence[str]) -> list[int]:
         """Run ``statements`` in one transaction (all or none); the count each returned."""
@@ -589,11 +593,9 @@ class Engine:
             self._compact(t, p)
 
     def _compact(self, t: WindowTables, p: int, since: int | None = None) -> None:
-        for sql in t.compact(p, since):
-            self.con.execute(sql)
-        rows = self.con.execute(f"SELECT count(*) FROM {t.values(p)}").fetchall()[0][0]
+        rows, _ = (self._count(sql) for sql in t.compact(p, since))
         part = self.parts[t.detection.meta.id][p]
-        part.rows = part.compacted = int(rows)
+        part.rows = part.compacted = rows
         part.runs = 1
 
     def _window_hit(self, d: WindowDetection, cell: dict[str, Any]) -> Hit:
@@ -633,9 +635,7 @@ class Engine:
             for p in sorted(parts):
                 if (p + 1) * t.span - t.width < before_ms:
                     if parts[p].sealed:
-                        for f in self._files(t, p):
-                            with contextlib.suppress(OSError):
-                                os.remove(f)
+                        self._remove_files(t, p)
                     else:
                         for sql in t.drop(p):
                             self.con.execute(sql)
@@ -663,14 +663,13 @@ class Engine:
             self.con.register("tg_names", self._names_table())
             try:
                 first_values, first_cells = sources[0]
-                every = "SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM"
-                no_values = self.con.sql(f"{every} {first_values} LIMIT 0").to_arrow_table()
+                no_values = self.con.sql(f"{t.loaded(first_values)} LIMIT 0").to_arrow_table()
                 no_cells = self.con.sql(
                     f"{t.cells_named(first_cells, 'tg_names')} LIMIT 0"
                 ).to_arrow_table()
                 # partition by partition, so that loading them back stays within the budget
                 for values, cells in sources:
-                    rows = self.con.sql(f"{every} {values} ORDER BY ALL")
+                    rows = self.con.sql(f"{t.loaded(values)} ORDER BY ALL")
                     for batch in rows.to_arrow_reader(SNAPSHOT_ROWS):
                         yield WindowDelta(det_id, pa.Table.from_batches([batch]), no_cells, True)
                     rows = self.con.sql(f"{t.cells_named(cells, 'tg_names')} ORDER BY key, w")

@@ -83,6 +83,7 @@ from sigma.types import (
 )
 
 from trailguard.detect.detection import DetectionMeta, EventDetection
+from trailguard.detect.windows import literal, quote
 from trailguard.errors import RuleError
 from trailguard.formats.schema import CLOUDTRAIL, CLOUDTRAIL_JSON_FIELDS, POS
 
@@ -100,15 +101,11 @@ __all__ = [
 # --- SQL text helpers ---------------------------------------------------------------------
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _lit(text: str) -> str:
     """A DuckDB string literal of ``text`` (standard SQL: only ``'`` needs escaping)."""
     if "\x00" in text:
         raise SigmaFeatureNotSupportedByBackendError("values may not contain NUL characters")
-    return "'" + text.replace("'", "''") + "'"
+    return literal(text)
 
 
 def _num(value: int | float) -> str:
@@ -158,7 +155,7 @@ def _columns(schema: pa.Schema) -> dict[str, tuple[str, str, pa.DataType]]:
 
     def walk(names: tuple[str, ...], typ: pa.DataType) -> None:
         dotted = ".".join(names)
-        out[dotted.lower()] = (dotted, ".".join(_ident(n) for n in names), typ)
+        out[dotted.lower()] = (dotted, ".".join(quote(n) for n in names), typ)
         if pa.types.is_struct(typ):
             for i in range(typ.num_fields):
                 child = typ.field(i)
@@ -203,7 +200,7 @@ def resolve_field(name: str) -> SqlField:
     if column is not None and rest:
         # try(): a malformed JSON text reads as "no such member" instead of failing the batch
         path = _lit(_json_path(rest.split("."), name))
-        col = _ident(column)
+        col = quote(column)
         return SqlField(
             name,
             f"try(json_extract_string({col}, {path}))",

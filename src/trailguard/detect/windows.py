@@ -39,10 +39,12 @@ KEY_SEP: Final = "\x1f"
 
 
 def quote(name: str) -> str:
+    """A DuckDB identifier for ``name``."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def literal(text: str) -> str:
+    """A DuckDB string literal of ``text`` (standard SQL: only ``'`` needs escaping)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -237,6 +239,11 @@ class WindowTables:
             f"JOIN {names} n ON c.obj = n.name WHERE {self.bounds(p, 'c.w')}",
         ]
 
+    @staticmethod
+    def loaded(source: str) -> str:
+        """The rows of ``source`` as loaded state (``seq`` -1: not of the current object)."""
+        return f"SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {source}"
+
     def seal(self, p: int, values_file: str, cells_file: str, *, merge: bool) -> list[str]:
         """Partition ``p`` written to Parquet files, compacted if ``merge`` (else as it is,
         which is half the work), and its tables dropped."""
@@ -245,8 +252,7 @@ class WindowTables:
             values = f"({self.distinct_values(values)})"
             cells = f"({self.merged_cells(cells)})"
         else:
-            values = f"(SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {values})"
-            cells = f"(SELECT * REPLACE (CAST(-1 AS BIGINT) AS seq) FROM {cells})"
+            values, cells = f"({self.loaded(values)})", f"({self.loaded(cells)})"
         return [
             f"COPY {values} TO {literal(values_file)} (FORMAT parquet)",
             f"COPY {cells} TO {literal(cells_file)} (FORMAT parquet)",
